@@ -26,6 +26,9 @@ INSTALLED_APPS = [
     "compliance",
     "collectors",
     "dashboard",
+    "alerts",
+    "reports",
+    "simulator",
 ]
 
 MIDDLEWARE = [
