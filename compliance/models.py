@@ -39,7 +39,10 @@ class Venue(models.Model):
     market_type = models.CharField(max_length=8, choices=MarketType.choices)
     tier = models.PositiveSmallIntegerField(choices=Tier.choices)
     rest_base_url = models.URLField(help_text="e.g. https://api.binance.com or https://fapi.binance.com")
-    ws_base_url = models.CharField(max_length=200, help_text="e.g. wss://stream.binance.com:9443")
+    ws_base_url = models.CharField(max_length=200, help_text="Market streams, e.g. wss://stream.binance.com:9443")
+    ws_api_url = models.CharField(
+        max_length=200, blank=True, help_text="Spot WebSocket API (user data), e.g. wss://ws-api.binance.com:443/ws-api/v3"
+    )
     is_active = models.BooleanField(default=True)
 
     class Meta:
@@ -49,8 +52,10 @@ class Venue(models.Model):
         return self.name
 
     def clean(self):
-        if not self.ws_base_url.startswith(("ws://", "wss://")):
-            raise ValidationError({"ws_base_url": "A WebSocket base URL starts with ws:// or wss://."})
+        for name in ("ws_base_url", "ws_api_url"):
+            value = getattr(self, name)
+            if value and not value.startswith(("ws://", "wss://")):
+                raise ValidationError({name: "A WebSocket URL starts with ws:// or wss://."})
 
 
 class QuoteConversion(models.TextChoices):
