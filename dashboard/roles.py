@@ -40,6 +40,7 @@ def role_required(role: str):
                 raise PermissionDenied(f"This needs the {role} role.")
             return view(request, *args, **kwargs)
 
+        wrapped.required_role = role  # read by the URL sweep test
         return wrapped
 
     return decorator
