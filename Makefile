@@ -7,7 +7,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 export DJANGO_SETTINGS_MODULE ?= config.settings
 
-.PHONY: venv services migrate setup demo test test-fast bench clean-venv
+.PHONY: venv services migrate setup demo test test-fast test-slow bench clean-venv
 
 $(VENV)/.installed: requirements.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -30,7 +30,7 @@ demo: setup
 
 test: services
 	@bash scripts/ensure_system_packages.sh
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest -m "not slow" $(PYTEST_ARGS)
 
 test-fast: services
 	$(PY) -m pytest -m "not slow and not browser" $(PYTEST_ARGS)
@@ -41,3 +41,7 @@ bench: setup
 
 clean-venv:
 	rm -rf $(VENV)
+
+test-slow: services
+	@bash scripts/ensure_system_packages.sh
+	$(PY) -m pytest -m slow $(PYTEST_ARGS)
