@@ -1,0 +1,261 @@
+"""The PDF for people, drawn with reportlab from the report document and the minute bars.
+
+Every figure printed here is read from the document (the JSON export), never recomputed.
+"""
+import io
+
+from reportlab.lib import colors
+from reportlab.lib.pagesizes import A4
+from reportlab.lib.styles import getSampleStyleSheet
+from reportlab.lib.units import mm
+from reportlab.platypus import Image, KeepTogether, PageBreak, Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
+
+from . import charts
+from .builders import MarketEvidence
+
+STYLES = getSampleStyleSheet()
+BODY = STYLES["BodyText"]
+SMALL = STYLES["BodyText"].clone("small", fontSize=8, leading=10)
+H1, H2, H3 = STYLES["Title"], STYLES["Heading2"], STYLES["Heading3"]
+WIDTH = A4[0] - 30 * mm
+
+# The terms shown in the obligation table, with how to print them.
+TERM_ROWS = (
+    ("spread_target_min_pct", "Target spread, low", "%"),
+    ("spread_target_max_pct", "Target spread, high (minute limit)", "%"),
+    ("spread_max_pct", "Maximum permitted spread", "%"),
+    ("spread_denominator", "Spread denominator", ""),
+    ("depth_band_pct", "Depth band (±)", "%"),
+    ("depth_reference", "Band reference", ""),
+    ("depth_min_usd", "Minimum depth, combined", "USD"),
+    ("depth_min_side_usd", "Minimum depth, per side", "USD"),
+    ("depth_counts_for_uptime", "Depth counts for uptime", ""),
+    ("uptime_required_pct", "Required uptime", "%"),
+    ("evaluation_method", "Evaluation method", ""),
+    ("minute_rule", "Minute rule", ""),
+    ("vol_trigger_pct", "Volatility trigger (5 min)", "%"),
+    ("vol_cap_multiple", "Exempt widening cap (× target)", ""),
+    ("vol_recovery_minutes", "Recovery window", "min"),
+    ("max_cancel_ratio_pct", "Max cancel ratio", "%"),
+    ("slippage_order_usd", "Slippage order size", "USD"),
+)
+
+
+def fmt(value, unit: str = "", digits: int = 4) -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        if unit == "USD":
+            return f"${value:,.0f}"
+        text = f"{value:,.{digits}f}".rstrip("0").rstrip(".")
+        return f"{text} {unit}".strip()
+    if isinstance(value, int):
+        return f"{value:,} {unit}".strip()
+    return str(value)
+
+
+def verdict(passed) -> str:
+    return {True: "PASS", False: "FAIL", None: "not enforced"}[passed]
+
+
+def _table(rows, widths=None, header=True, font=8):
+    table = Table(rows, colWidths=widths, repeatRows=1 if header else 0)
+    style = [
+        ("FONTSIZE", (0, 0), (-1, -1), font),
+        ("LEADING", (0, 0), (-1, -1), font + 2),
+        ("GRID", (0, 0), (-1, -1), 0.3, colors.HexColor("#bbbbbb")),
+        ("VALIGN", (0, 0), (-1, -1), "TOP"),
+    ]
+    if header:
+        style += [("BACKGROUND", (0, 0), (-1, 0), colors.HexColor("#e8edf3")), ("FONTNAME", (0, 0), (-1, 0), "Helvetica-Bold")]
+    for r, row in enumerate(rows):
+        for c, cell in enumerate(row):
+            if cell == "PASS":
+                style.append(("TEXTCOLOR", (c, r), (c, r), colors.HexColor("#1d7a33")))
+            elif cell == "FAIL":
+                style.append(("TEXTCOLOR", (c, r), (c, r), colors.HexColor("#b3261e")))
+    table.setStyle(TableStyle(style))
+    return table
+
+
+def _cover(doc: dict, generated: dict) -> list:
+    scope, period, summary = doc["scope"], doc["period"], doc["summary"]
+    story = [
+        Spacer(1, 30 * mm),
+        Paragraph("Liquidity compliance audit report", H1),
+        Spacer(1, 8 * mm),
+        _table(
+            [
+                ["Scope", scope["label"]],
+                ["Period (UTC)", f"{period['start']} to {period['end']} ({period['kind']}, {period['minutes']:,} minutes)"],
+                ["Generated (UTC)", generated["at"]],
+                ["Product version", generated["product_version"]],
+                ["Inputs identity (SHA-256)", Paragraph(generated["inputs_sha256"], SMALL)],
+                ["Markets", f"{summary['markets']} — passed {summary['markets_passed']}, failed {summary['markets_failed']}, "
+                            f"not enforced {summary['markets_not_enforced']}"],
+                ["Incidents", str(summary["incidents"])],
+            ],
+            widths=[45 * mm, WIDTH - 45 * mm], header=False, font=9,
+        ),
+        Spacer(1, 6 * mm),
+        Paragraph(
+            "Every number in this document is also in the report's JSON file; the minute bars and incidents are in its "
+            "CSV files. The manifest lists the SHA-256 of each file and of the inputs, so a regeneration can be checked "
+            "byte for byte (the JSON and CSV files hold no generation time).", SMALL,
+        ),
+    ]
+    if len(doc["markets"]) > 1:
+        rows = [["Market", "Uptime raw", "Uptime adj.", "Required", "Unknown min", "Verdict"]]
+        for m in doc["markets"]:
+            t = m["total"]
+            rows.append([f"{m['market']['venue']} {m['market']['symbol']}", fmt(t["uptime_raw_pct"], "%", 2),
+                         fmt(t["uptime_adjusted_pct"], "%", 2), fmt(t["uptime_required_pct"], "%", 2),
+                         fmt(t["unknown_minutes"]), verdict(t["passed"])])
+        story += [Spacer(1, 6 * mm), Paragraph("Summary", H2), _table(rows)]
+    story.append(PageBreak())
+    return story
+
+
+def _methodology(doc: dict) -> list:
+    story = [Paragraph("Methodology", H2)]
+    for paragraph in doc["methodology"]["text"]:
+        story.append(Paragraph(paragraph, SMALL))
+    story.append(PageBreak())
+    return story
+
+
+def _obligations(market: dict) -> list:
+    obligations = market["obligations"]
+    story = [Paragraph("Obligation terms in force", H3)]
+    if not obligations:
+        return story + [Paragraph("No obligation was in force in this period: nothing could be judged.", BODY)]
+    head = ["Term"] + [f"v{o['version']} (id {o['id']})" for o in obligations]
+    rows = [head, ["In force (UTC)"] + [f"{o['in_force_from']}\nto {o['in_force_to']}" for o in obligations]]
+    for key, label, unit in TERM_ROWS:
+        rows.append([label] + [fmt(o["terms"].get(key), unit) for o in obligations])
+    first = 55 * mm
+    other = (WIDTH - first) / len(obligations)
+    story.append(_table(rows, widths=[first] + [other] * len(obligations), font=7))
+    log = [["Version", "Effective from", "By", "Reason", "Changed terms"]]
+    for o in obligations:
+        changed = ", ".join(f"{k}: {fmt(v['from'])} → {fmt(v['to'])}" for k, v in sorted(o["changes_from_previous"].items()))
+        log.append([f"v{o['version']}", o["effective_from"], o["changed_by"] or "—", Paragraph(o["reason"], SMALL),
+                    Paragraph(changed or "(first in period)", SMALL)])
+    story += [Spacer(1, 3 * mm), Paragraph("Change log", H3), _table(log, widths=[16 * mm, 34 * mm, 22 * mm, 50 * mm, WIDTH - 122 * mm], font=7)]
+    return story
+
+
+def _results(market: dict) -> list:
+    rows = [["", *[f"v{r['obligation_version']}" for r in market["results"]], "Period"]]
+    columns = market["results"] + [market["total"]]
+    lines = (
+        ("Minutes", "minutes", ""), ("Compliant", "compliant_minutes", ""), ("Non-compliant", "non_compliant_minutes", ""),
+        ("Exempt (volatility)", "exempt_minutes", ""), ("Excused outage", "excused_minutes", ""),
+        ("Unknown (no data)", "unknown_minutes", ""), ("Coverage (valid seconds)", "coverage_pct", "%"),
+        ("Uptime raw", "uptime_raw_pct", "%"), ("Uptime exemption-adjusted", "uptime_adjusted_pct", "%"),
+        ("Required uptime", "uptime_required_pct", "%"),
+    )
+    for label, key, unit in lines:
+        rows.append([label] + [fmt(c.get(key), unit, 3) for c in columns])
+    rows.append(["Verdict"] + [verdict(c.get("passed")) for c in columns])
+    stats = (
+        ("Spread avg", ("spread", "avg_pct"), "%"), ("Spread p50", ("spread", "p50_pct"), "%"),
+        ("Spread p95", ("spread", "p95_pct"), "%"), ("Spread p99", ("spread", "p99_pct"), "%"),
+        ("Spread max", ("spread", "max_pct"), "%"),
+        ("Depth bid avg", ("depth", "bid_avg_usd"), "USD"), ("Depth ask avg", ("depth", "ask_avg_usd"), "USD"),
+        ("Depth bid min", ("depth", "bid_min_usd"), "USD"), ("Depth ask min", ("depth", "ask_min_usd"), "USD"),
+        ("Depth lower-bound seconds", ("depth", "incomplete_seconds"), ""),
+        ("Slippage buy avg", ("slippage", "buy_avg_pct"), "%"), ("Slippage sell avg", ("slippage", "sell_avg_pct"), "%"),
+        ("Cannot fill (seconds)", ("slippage", "unfillable_seconds"), ""),
+        ("Liquidity score (0–1000)", ("liquidity_score", "score"), ""),
+    )
+    for label, (group, key), unit in stats:
+        rows.append([label] + [fmt((c.get(group) or {}).get(key), unit, 4) for c in columns])
+    first = 50 * mm
+    other = (WIDTH - first) / len(columns)
+    return [Paragraph("Results", H3), _table(rows, widths=[first] + [other] * len(columns), font=7)]
+
+
+def _incidents(market: dict) -> list:
+    incidents = market["incidents"]
+    story = [Paragraph(f"Breaches and incidents ({len(incidents)})", H3)]
+    if not incidents:
+        return story + [Paragraph("None in this period.", SMALL)]
+    rows = [["Kind", "Start (UTC)", "End (UTC)", "Duration", "Peak", "Limit", "Exempted", "Version"]]
+    for i in incidents[:200]:
+        rows.append([i["kind"], i["start"], i["end"], f"{i['duration_s'] // 60} min", fmt(i["peak"], i["unit"], 4),
+                     fmt(i["limit"], i["unit"], 4), fmt(i["exempted"]), f"v{i['obligation_version']}"])
+    story.append(_table(rows, font=7))
+    if len(incidents) > 200:
+        story.append(Paragraph(f"… {len(incidents) - 200} more in incidents.csv.", SMALL))
+    return story
+
+
+def _key_values(title: str, block: dict) -> list:
+    story = [Paragraph(title, H3)]
+    if not block:
+        return story + [Paragraph("No data for this period.", SMALL)]
+    if "unavailable" in block:
+        return story + [Paragraph(block["unavailable"], SMALL)]
+    rows = [["Item", "Value"]]
+    for key in sorted(block):
+        value = block[key]
+        if isinstance(value, list):
+            rows.append([key, Paragraph("<br/>".join(", ".join(f"{k}={fmt(v)}" for k, v in sorted(item.items())) for item in value) or "—", SMALL)])
+        elif isinstance(value, dict):
+            rows.append([key, Paragraph(", ".join(f"{k}={fmt(v)}" for k, v in sorted(value.items())) or "—", SMALL)])
+        else:
+            rows.append([key, fmt(value)])
+    return story + [_table(rows, widths=[60 * mm, WIDTH - 60 * mm], font=7)]
+
+
+def _market_section(market: dict, evidence: MarketEvidence, period_start, period_end) -> list:
+    m = market["market"]
+    story = [Paragraph(f"{m['venue']} · {m['symbol']}", H2),
+             Paragraph(f"{m['exchange']} {m['market_type']}, tier {m['tier']}; quote {m['quote_asset']} "
+                       f"({m['quote_conversion']}). Market id {m['id']}.", SMALL)]
+    story += _obligations(market)
+    story += _results(market)
+    story.append(KeepTogether([
+        Paragraph("Minute-by-minute compliance", H3),
+        _image(charts.heatmap_png(evidence.bars, period_start, period_end)),
+    ]))
+    story.append(KeepTogether([Paragraph("Spread", H3), _image(charts.spread_png(evidence.bars, evidence.obligations, period_start, period_end))]))
+    story.append(KeepTogether([Paragraph("Depth within the band", H3), _image(charts.depth_png(evidence.bars, evidence.obligations, period_start, period_end))]))
+    story += _incidents(market)
+    story += _key_values("Order behaviour (local and exchange-reported)", market["behaviour"])
+    story += _key_values("Fees and rebates", market["fees"])
+    story += _key_values("Escalation ladder (rolling 90 days)", market["escalation"])
+    story.append(PageBreak())
+    return story
+
+
+def _image(png: bytes) -> Image:
+    image = Image(io.BytesIO(png))
+    scale = WIDTH / image.imageWidth
+    image.drawWidth, image.drawHeight = WIDTH, image.imageHeight * scale
+    return image
+
+
+def render_pdf(*, document: dict, evidence: list[MarketEvidence], generated: dict, period_start, period_end) -> bytes:
+    out = io.BytesIO()
+    title = f"Audit report — {document['scope']['label']} — {document['period']['label']}"
+
+    def footer(canvas, pdf):
+        canvas.saveState()
+        canvas.setFont("Helvetica", 7)
+        canvas.drawString(15 * mm, 8 * mm, title)
+        canvas.drawRightString(A4[0] - 15 * mm, 8 * mm, f"page {pdf.page}")
+        canvas.restoreState()
+
+    pdf = SimpleDocTemplate(out, pagesize=A4, leftMargin=15 * mm, rightMargin=15 * mm, topMargin=14 * mm,
+                            bottomMargin=14 * mm, title=title, author="Liquidity compliance monitor",
+                            creator=f"LCM {generated['product_version']}")
+    story = _cover(document, generated) + _methodology(document)
+    by_id = {e.market["id"]: e for e in evidence}
+    for market in document["markets"]:
+        story += _market_section(market, by_id[market["market"]["id"]], period_start, period_end)
+    pdf.build(story, onFirstPage=footer, onLaterPages=footer)
+    return out.getvalue()
