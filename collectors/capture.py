@@ -103,7 +103,13 @@ def read_cryptofeed(path, stats=None):
                 stats.reject(path, number, line)
                 continue
             stats.records += 1
-            yield CaptureLine(round(float(stamp) * 1e9), raw, url)
+            yield CaptureLine(_seconds_text_to_ns(stamp), raw, url)
+
+
+def _seconds_text_to_ns(text):
+    """b"1626992741.301402" -> 1626992741301402000, exactly (a float would round the last digits)."""
+    seconds, _, fraction = text.partition(b".")
+    return int(seconds) * 1_000_000_000 + int(fraction[:9].ljust(9, b"0") or b"0")
 
 
 READERS = {"binance-capture": read_binance_capture, "cryptofeed": read_cryptofeed}

@@ -56,7 +56,7 @@ class Replay:
         self.markets = {}
         self.counts = Counter()
         self.malformed_examples = []
-        self._orphan_snapshots = []  # snapshots seen before any diff named their symbol
+        self._orphan_snapshots = {}  # symbol (None: not stated) -> snapshot seen before its first diff
 
     def feed_all(self, lines):
         for line in lines:
@@ -128,17 +128,20 @@ class Replay:
         outcome = market.sync.diff(diff)
         market.outcomes[outcome] += 1
         if self._orphan_snapshots and market.sync.needs_snapshot:
-            self._snapshot(diff.symbol, self._orphan_snapshots.pop())
+            orphan = self._orphan_snapshots.pop(diff.symbol, None) or self._orphan_snapshots.pop(None, None)
+            if orphan is not None:
+                self._snapshot(diff.symbol, orphan)
         if self.on_event is not None and (outcome is Outcome.APPLIED or outcome is Outcome.SYNCED):
             self.on_event(market)
 
     def _snapshot(self, symbol, snapshot):
         if symbol is None:
             symbol = snapshot_owner(self.markets)
-        market = self.markets.get(symbol.upper()) if symbol else None
+        symbol = symbol.upper() if symbol else None
+        market = self.markets.get(symbol)
         if market is None:
             # A snapshot recorded before the first diff of its stream: keep it until a diff names it.
-            self._orphan_snapshots.append(snapshot)
+            self._orphan_snapshots[symbol] = snapshot
             return
         outcome = market.sync.snapshot(snapshot)
         market.outcomes[outcome] += 1
