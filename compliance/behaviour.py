@@ -297,6 +297,8 @@ def judge_indicator(
     exchange's reported value (orders=None: the exchange has already applied its threshold;
     is_locked: the exchange says the symbol is locked, which is triggered whatever the value).
     """
+    # Floats throughout: the fraction may come from the obligation's DecimalField.
+    trigger_value, warning_fraction = float(trigger_value), float(warning_fraction)
     if not (0 < trigger_value < math.inf):
         raise ValueError(f"trigger_value must be positive and finite, got {trigger_value!r}.")
     if not (0 < warning_fraction <= 1):

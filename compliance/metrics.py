@@ -13,6 +13,7 @@ silently wrong number.
 """
 import math
 from collections.abc import Iterable
+from decimal import Decimal
 
 # A level priced exactly at a band edge is inside the band. The edge is a product such as
 # mid × 0.98, which binary floats may land one ulp beside its decimal value (for example
@@ -37,7 +38,8 @@ class InvalidBook(ValueError):
 
 
 def _check_positive(name: str, value: float) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
+    # Decimal is accepted for parameters read from an obligation (DecimalField), e.g. band_pct.
+    if isinstance(value, bool) or not isinstance(value, (int, float, Decimal)):
         raise ValueError(f"{name} must be a number, got {value!r}.")
     if not (0 < value < math.inf):
         raise ValueError(f"{name} must be a positive finite number, got {value!r}.")

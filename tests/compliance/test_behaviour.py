@@ -180,6 +180,8 @@ def test_judge_indicator_levels():
     assert judge_indicator(0.5, **judge) == IndicatorStatus.OK
     assert judge_indicator(0.792, **judge) == IndicatorStatus.WARNING  # exactly 0.8 × 0.99
     assert judge_indicator(0.7919, **judge) == IndicatorStatus.OK
+    # The obligation stores the warning fraction as a Decimal.
+    assert judge_indicator(0.8, trigger_value=0.99, warning_fraction=Decimal("0.8")) == IndicatorStatus.WARNING
     assert judge_indicator(0.99, **judge) == IndicatorStatus.TRIGGERED
     assert judge_indicator(None, **judge) == IndicatorStatus.NOT_JUDGED
     # The exchange's own report: threshold already applied, a locked symbol is triggered.

@@ -1,5 +1,6 @@
 """Hand-computed cases for compliance.metrics (DESIGN.md 'Book metrics')."""
 import math
+from decimal import Decimal
 
 import pytest
 
@@ -68,6 +69,8 @@ def test_band_edges_mid_and_touch():
     assert floor == pytest.approx(98.01) and ceiling == pytest.approx(102.01)
     floor, ceiling = band_edges(99.0, 101.0, band_pct=0.05)  # 5 bps, Bybit's MM terms
     assert floor == pytest.approx(99.95) and ceiling == pytest.approx(100.05)
+    # The obligation stores the band as a Decimal.
+    assert band_edges(99.0, 101.0, band_pct=Decimal("2")) == band_edges(99.0, 101.0, band_pct=2.0)
 
 
 @pytest.mark.parametrize("band, reference", [(0, "mid"), (-1, "mid"), (100, "mid"), (2, "bid")])
