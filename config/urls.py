@@ -9,5 +9,6 @@ urlpatterns = [
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("healthz", dashboard_views.healthz, name="healthz"),
     path("admin/", admin.site.urls),
+    path("reports/", include("reports.urls")),
     path("", include("dashboard.urls")),
 ]
