@@ -405,3 +405,149 @@ class ExchangeIndicator(models.Model):
 
     class Meta:
         indexes = [models.Index(fields=["market", "indicator", "-observed_at"])]
+
+
+# --- Judged results (compliance/judging.py writes them; compliance/evaluation.py computes them) ---
+#
+# Minute bars live in the SQL table compliance_minute_bar (migration 0004, rolled up by
+# compliance/rollups.py); everything below is what a judged period leaves behind.
+
+
+class ExcusedOutage(models.Model):
+    """An operator's statement that an outage was not the desk's fault (DESIGN.md 'Uptime').
+
+    Only unknown minutes (no valid data) inside [start, end) are excused; a minute that was
+    measured and found non-compliant stays non-compliant. Rows are never edited: revoking
+    sets revoked_at/revoked_by, so the audit trail keeps who excused what, when and why.
+    """
+
+    market = models.ForeignKey(Market, on_delete=models.PROTECT, related_name="excused_outages")
+    start = models.DateTimeField()
+    end = models.DateTimeField()
+    reason = models.TextField()
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    revoked_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    revoke_reason = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["market", "-start"]
+        indexes = [models.Index(fields=["market", "start"])]
+
+    def __str__(self):
+        return f"{self.market} excused {self.start:%Y-%m-%d %H:%M}–{self.end:%H:%M} UTC"
+
+
+class DailyResult(models.Model):
+    """A market's judged UTC day (closed, or so far today). Re-judging replaces the row."""
+
+    market = models.ForeignKey(Market, on_delete=models.PROTECT, related_name="daily_results")
+    day = models.DateField()
+    is_closed = models.BooleanField(help_text="False while the day is still running (uptime so far).")
+    evaluation_methods = models.JSONField(help_text="Method of each obligation version used, e.g. ['minute'].")
+    obligation_versions = models.JSONField(help_text="[{id, version, from, to}] of every version that judged a minute.")
+    minutes_elapsed = models.PositiveIntegerField()
+    compliant_minutes = models.PositiveIntegerField()
+    non_compliant_minutes = models.PositiveIntegerField()
+    unknown_minutes = models.PositiveIntegerField()
+    excused_minutes = models.PositiveIntegerField()
+    exempt_minutes = models.PositiveIntegerField(help_text="Non-compliant minutes covered by the volatility exemption.")
+    uptime_raw_pct = models.FloatField(null=True)
+    uptime_adjusted_pct = models.FloatField(null=True, help_text="With the volatility exemption applied.")
+    uptime_required_pct = models.FloatField(null=True)
+    passed = models.BooleanField(null=True, help_text="Null when uptime is not enforced.")
+    breach_budget_minutes = models.IntegerField(null=True, help_text="Non-compliant minutes still allowed; < 0 = failed.")
+    unrecoverable = models.BooleanField(default=False)
+    coverage_pct = models.FloatField(help_text="Share of the elapsed seconds with a valid sample.")
+    details = models.JSONField(default=dict, help_text="Per-version figures, exemption episodes, random-minute seed.")
+    computed_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["market", "-day"]
+        constraints = [models.UniqueConstraint(fields=["market", "day"], name="daily_result_unique")]
+
+    def __str__(self):
+        return f"{self.market} {self.day}: {self.uptime_adjusted_pct}"
+
+
+class ViolationKind(models.TextChoices):
+    SPREAD_MAX = "spread_max", "Spread above the maximum permitted"
+    DEPTH_MIN = "depth_min", "Depth below the minimum"
+    UPTIME = "uptime", "Uptime below the clause (unrecoverable)"
+
+
+class Violation(models.Model):
+    """A hard breach: one row per market, UTC day and kind, spanning its first and last minute."""
+
+    market = models.ForeignKey(Market, on_delete=models.PROTECT, related_name="violations")
+    day = models.DateField()
+    kind = models.CharField(max_length=16, choices=ViolationKind.choices)
+    first_minute = models.DateTimeField()
+    last_minute = models.DateTimeField()
+    minutes = models.PositiveIntegerField()
+    worst_value = models.FloatField(help_text="Highest spread %, lowest depth USD or final uptime %.")
+    limit_value = models.FloatField()
+    obligation_version = models.ForeignKey(ObligationVersion, on_delete=models.PROTECT, related_name="+")
+
+    class Meta:
+        ordering = ["market", "-day", "kind"]
+        constraints = [models.UniqueConstraint(fields=["market", "day", "kind"], name="violation_unique_per_day")]
+
+
+class EscalationLevel(models.TextChoices):
+    # DESIGN.md 'Breaches, warnings, escalation': 1st violation → warning, 2nd → financial
+    # penalty (bond deduction), 3rd → delisting review, over a rolling 90 days.
+    WARNING = "warning", "Warning"
+    PENALTY = "penalty", "Financial penalty (bond deduction)"
+    DELISTING_REVIEW = "delisting_review", "Delisting review"
+
+
+class EscalationStep(models.Model):
+    """Where a market stood on the ladder after a violation day."""
+
+    market = models.ForeignKey(Market, on_delete=models.PROTECT, related_name="escalation_steps")
+    day = models.DateField(help_text="The violation day that reached this step.")
+    level = models.CharField(max_length=16, choices=EscalationLevel.choices)
+    violation_days_90d = models.PositiveSmallIntegerField()
+
+    class Meta:
+        ordering = ["market", "-day"]
+        constraints = [models.UniqueConstraint(fields=["market", "day"], name="escalation_step_unique")]
+
+
+class LiquidityAlertClock(models.Model):
+    """Spread above 2 % on a tier-1 venue: the exchange may tag the market within 72 h of detection
+    (reference/cex-listing-spread-depth-uptime-compliance.txt, line 2)."""
+
+    market = models.ForeignKey(Market, on_delete=models.PROTECT, related_name="liquidity_alert_clocks")
+    detected_at = models.DateTimeField()
+    deadline = models.DateTimeField()
+    peak_spread_pct = models.FloatField()
+    last_above_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["market", "-detected_at"]
+        constraints = [models.UniqueConstraint(fields=["market", "detected_at"], name="liquidity_clock_unique")]
+
+
+class ScoreWindow(models.TextChoices):
+    TRAILING_24H = "trailing_24h", "Trailing 24 h"
+    CLOSED_DAY = "closed_day", "Closed UTC day"
+
+
+class LiquidityScore(models.Model):
+    """The 0–1000 liquidity score of a window (formula: compliance.evaluation.liquidity_score)."""
+
+    market = models.ForeignKey(Market, on_delete=models.PROTECT, related_name="liquidity_scores")
+    window = models.CharField(max_length=16, choices=ScoreWindow.choices)
+    window_start = models.DateTimeField()
+    window_end = models.DateTimeField()
+    score = models.FloatField(null=True, help_text="Null when the window has no valid data.")
+    components = models.JSONField(help_text="Each component's measured value, KPI and points.")
+    obligation_version = models.ForeignKey(ObligationVersion, null=True, on_delete=models.PROTECT, related_name="+")
+    computed_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["market", "-window_end"]
+        constraints = [models.UniqueConstraint(fields=["market", "window", "window_end"], name="liquidity_score_unique")]

@@ -1,0 +1,225 @@
+"""Minute bars from the 1 s samples, in Postgres (one INSERT … SELECT … GROUP BY … ON CONFLICT).
+
+A bar is rolled from its own minute's samples only, so rolling up the same samples gives the
+same bars however the samples were batched and whatever window the roll-up covers. Each minute
+is judged by the obligation version in force at the minute's start: the bar stores that
+version's id, its spread denominator, and the in-range counts under its limits.
+
+Late or backfilled samples mark their minutes in compliance_minute_dirty (a trigger, migration
+0005); roll_up_pending() claims exactly those minutes and rolls them up again.
+
+The per-sample rules below mirror compliance.metrics (spread with the `ask` or `mid`
+denominator, own-quote deviation from the touch) because they run inside the aggregate; the
+tests check both give the same verdicts.
+"""
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import date, datetime, timedelta, timezone
+
+from django.db import connection, transaction
+
+from .evaluation import MINUTE, Bar
+from .partitions import ensure_partitions
+from .selectors import obligation_periods
+
+MINUTE_BAR_TABLE = "compliance_minute_bar"
+BAND_TOLERANCE = 1e-6  # band_pct is a real; the obligation's band a 4-decimal numeric
+
+# A sample is judged when it is valid, an obligation governs its minute and, where depth counts,
+# its depth was measured in the contracted band. It is in range when its spread is at most the
+# target maximum and (where depth counts) its depth meets the minimums.
+_UPSERT = f"""
+WITH win AS (
+    SELECT * FROM unnest(%(w_market)s::int[], %(w_lo)s::timestamptz[], %(w_hi)s::timestamptz[]) AS w(market_id, lo, hi)
+), per AS (
+    SELECT * FROM unnest(
+        %(p_market)s::int[], %(p_lo)s::timestamptz[], %(p_hi)s::timestamptz[], %(p_version)s::bigint[],
+        %(p_denominator)s::text[], %(p_target_max)s::float8[], %(p_max)s::float8[], %(p_depth_counts)s::bool[],
+        %(p_depth_min)s::float8[], %(p_depth_side)s::float8[], %(p_band)s::float8[]
+    ) AS p(market_id, lo, hi, version_id, denominator, target_max, spread_max, depth_counts, depth_min, depth_side, band)
+), judged AS (
+    SELECT s.*, p.version_id, p.denominator, p.target_max, p.spread_max, p.depth_counts, p.depth_min, p.depth_side,
+           date_trunc('minute', s.ts) AS minute,
+           floor(date_part('second', s.ts))::int AS second,
+           CASE WHEN p.denominator = 'mid' THEN s.spread_mid_pct ELSE s.spread_ask_pct END AS spread,
+           (s.valid AND p.version_id IS NOT NULL
+                AND (NOT p.depth_counts OR abs(s.band_pct - p.band) < {BAND_TOLERANCE})) AS is_judged
+    FROM win
+    JOIN compliance_sample s ON s.market_id = win.market_id AND s.ts >= win.lo AND s.ts < win.hi
+    LEFT JOIN per p ON p.market_id = s.market_id
+                   AND date_trunc('minute', s.ts) >= p.lo AND date_trunc('minute', s.ts) < p.hi
+    WHERE s.ts >= %(lo)s AND s.ts < %(hi)s  -- constant bounds: plan-time partition pruning
+), ranged AS (
+    SELECT j.*,
+           (j.is_judged AND j.spread <= j.target_max
+                AND (NOT j.depth_counts OR (
+                    (j.depth_min IS NULL OR j.depth_bid_usd + j.depth_ask_usd >= j.depth_min)
+                    AND (j.depth_side IS NULL OR least(j.depth_bid_usd, j.depth_ask_usd) >= j.depth_side)))) AS in_range,
+           -- presence (MiFID II RTS 8): own quotes on both sides, their spread within the maximum
+           (j.valid AND j.version_id IS NOT NULL AND j.own_bid_dev_pct IS NOT NULL AND j.own_ask_dev_pct IS NOT NULL
+                AND (j.best_ask * (1 + j.own_ask_dev_pct / 100) - j.best_bid * (1 - j.own_bid_dev_pct / 100))
+                    / CASE WHEN j.denominator = 'mid'
+                           THEN (j.best_ask * (1 + j.own_ask_dev_pct / 100) + j.best_bid * (1 - j.own_bid_dev_pct / 100)) / 2
+                           ELSE j.best_ask * (1 + j.own_ask_dev_pct / 100) END * 100 <= j.spread_max) AS present
+    FROM judged j
+)
+INSERT INTO {MINUTE_BAR_TABLE} AS b (
+    market_id, minute, obligation_version_id, spread_denominator, samples, valid_samples, judged_samples,
+    in_range_samples, spread_min, spread_avg, spread_max, depth_bid_min, depth_bid_avg, depth_ask_min, depth_ask_avg,
+    depth_total_min, depth_incomplete_samples, slip_buy_avg, slip_sell_avg, slip_unfillable_samples, mid_low,
+    mid_high, judged_mask, in_range_mask, presence_samples, rolled_at
+)
+SELECT market_id, minute, max(version_id), coalesce(max(denominator), 'ask'),
+       count(*), count(*) FILTER (WHERE valid), count(*) FILTER (WHERE is_judged), count(*) FILTER (WHERE in_range),
+       min(spread) FILTER (WHERE valid), avg(spread) FILTER (WHERE valid), max(spread) FILTER (WHERE valid),
+       min(depth_bid_usd) FILTER (WHERE valid), avg(depth_bid_usd) FILTER (WHERE valid),
+       min(depth_ask_usd) FILTER (WHERE valid), avg(depth_ask_usd) FILTER (WHERE valid),
+       min(depth_bid_usd + depth_ask_usd) FILTER (WHERE valid),
+       count(*) FILTER (WHERE valid AND NOT (coalesce(depth_bid_complete, false) AND coalesce(depth_ask_complete, false))),
+       avg(slip_buy_pct) FILTER (WHERE valid), avg(slip_sell_pct) FILTER (WHERE valid),
+       count(*) FILTER (WHERE valid AND (slip_buy_pct IS NULL OR slip_sell_pct IS NULL)),
+       min(mid) FILTER (WHERE valid), max(mid) FILTER (WHERE valid),
+       coalesce(bit_or(1::bigint << second) FILTER (WHERE is_judged), 0),
+       coalesce(bit_or(1::bigint << second) FILTER (WHERE in_range), 0),
+       count(*) FILTER (WHERE present),
+       now()
+FROM ranged
+GROUP BY market_id, minute
+ON CONFLICT (market_id, minute) DO UPDATE SET
+    obligation_version_id = EXCLUDED.obligation_version_id, spread_denominator = EXCLUDED.spread_denominator,
+    samples = EXCLUDED.samples, valid_samples = EXCLUDED.valid_samples, judged_samples = EXCLUDED.judged_samples,
+    in_range_samples = EXCLUDED.in_range_samples, spread_min = EXCLUDED.spread_min, spread_avg = EXCLUDED.spread_avg,
+    spread_max = EXCLUDED.spread_max, depth_bid_min = EXCLUDED.depth_bid_min, depth_bid_avg = EXCLUDED.depth_bid_avg,
+    depth_ask_min = EXCLUDED.depth_ask_min, depth_ask_avg = EXCLUDED.depth_ask_avg,
+    depth_total_min = EXCLUDED.depth_total_min, depth_incomplete_samples = EXCLUDED.depth_incomplete_samples,
+    slip_buy_avg = EXCLUDED.slip_buy_avg, slip_sell_avg = EXCLUDED.slip_sell_avg,
+    slip_unfillable_samples = EXCLUDED.slip_unfillable_samples, mid_low = EXCLUDED.mid_low, mid_high = EXCLUDED.mid_high,
+    judged_mask = EXCLUDED.judged_mask, in_range_mask = EXCLUDED.in_range_mask,
+    presence_samples = EXCLUDED.presence_samples, rolled_at = EXCLUDED.rolled_at
+"""
+
+# Bars in the windows that this statement did not refresh lost all their samples (a delete).
+_DELETE_STALE = f"""
+DELETE FROM {MINUTE_BAR_TABLE} b
+USING unnest(%(w_market)s::int[], %(w_lo)s::timestamptz[], %(w_hi)s::timestamptz[]) AS w(market_id, lo, hi)
+WHERE b.market_id = w.market_id AND b.minute >= w.lo AND b.minute < w.hi AND b.rolled_at < now()
+  AND b.minute >= %(lo)s AND b.minute < %(hi)s
+"""
+
+# Claim the touched minutes and merge consecutive ones into windows (gaps and islands).
+_CLAIM_DIRTY = """
+WITH claimed AS (DELETE FROM compliance_minute_dirty RETURNING market_id, minute)
+SELECT market_id, min(minute), max(minute) + interval '1 minute'
+FROM (SELECT market_id, minute,
+             minute - (row_number() OVER (PARTITION BY market_id ORDER BY minute)) * interval '1 minute' AS island
+      FROM claimed) c
+GROUP BY market_id, island
+ORDER BY market_id, 2
+"""
+
+BAR_COLUMNS = (
+    "minute", "obligation_version_id", "samples", "valid_samples", "judged_samples", "in_range_samples",
+    "judged_mask", "in_range_mask", "presence_samples", "spread_min", "spread_avg", "spread_max",
+    "depth_bid_min", "depth_bid_avg", "depth_ask_min", "depth_ask_avg", "depth_total_min",
+    "depth_incomplete_samples", "slip_buy_avg", "slip_sell_avg", "slip_unfillable_samples", "mid_low", "mid_high",
+)
+
+
+def floor_minute(t: datetime) -> datetime:
+    return t.replace(second=0, microsecond=0)
+
+
+def ceil_minute(t: datetime) -> datetime:
+    floor = floor_minute(t)
+    return floor if floor == t else floor + MINUTE
+
+
+def _check_aware(**values: datetime) -> None:
+    for name, value in values.items():
+        if value.tzinfo is None:
+            raise ValueError(f"{name} must be timezone-aware (UTC), got {value!r}.")
+
+
+def _days(lo: datetime, hi: datetime) -> tuple[date, date]:
+    lo, last = lo.astimezone(timezone.utc), (hi - timedelta(microseconds=1)).astimezone(timezone.utc)
+    return lo.date(), last.date()
+
+
+def _roll_up_windows(windows: list[tuple[int, datetime, datetime]]) -> int:
+    """Upsert the bars of the given (market, [lo, hi)) minute-aligned windows; returns bars written."""
+    if not windows:
+        return 0
+    lo, hi = min(w[1] for w in windows), max(w[2] for w in windows)
+    ensure_partitions(*_days(lo, hi), tables=(MINUTE_BAR_TABLE,))
+    periods = defaultdict(list)
+    for market_id, w_lo, w_hi in windows:
+        for p_lo, p_hi, version in obligation_periods(market_id=market_id, start=w_lo, end=w_hi):
+            periods["p_market"].append(market_id)
+            periods["p_lo"].append(p_lo)
+            periods["p_hi"].append(p_hi)
+            periods["p_version"].append(version.pk)
+            periods["p_denominator"].append(version.spread_denominator)
+            periods["p_target_max"].append(float(version.spread_target_max_pct))
+            periods["p_max"].append(float(version.spread_max_pct))
+            periods["p_depth_counts"].append(version.depth_counts_for_uptime)
+            periods["p_depth_min"].append(None if version.depth_min_usd is None else float(version.depth_min_usd))
+            periods["p_depth_side"].append(None if version.depth_min_side_usd is None else float(version.depth_min_side_usd))
+            periods["p_band"].append(float(version.depth_band_pct))
+    params = {
+        "w_market": [w[0] for w in windows], "w_lo": [w[1] for w in windows], "w_hi": [w[2] for w in windows],
+        "lo": lo, "hi": hi,
+        **{k: periods.get(k, []) for k in (
+            "p_market", "p_lo", "p_hi", "p_version", "p_denominator", "p_target_max", "p_max", "p_depth_counts",
+            "p_depth_min", "p_depth_side", "p_band",
+        )},
+    }
+    with connection.cursor() as cur:
+        cur.execute(_UPSERT, params)
+        written = cur.rowcount
+        cur.execute(_DELETE_STALE, params)
+    return written
+
+
+def roll_up(*, start: datetime, end: datetime, market_ids: list[int] | None = None) -> int:
+    """(Re)build the bars of every minute touching [start, end) for the markets (default: all
+    markets that have samples there). Idempotent; returns the number of bars written."""
+    _check_aware(start=start, end=end)
+    if end <= start:
+        raise ValueError(f"Empty period: end {end.isoformat()} is not after start {start.isoformat()}.")
+    lo, hi = floor_minute(start), ceil_minute(end)
+    if market_ids is None:
+        from .models import Market
+
+        market_ids = list(Market.objects.values_list("pk", flat=True))
+    with transaction.atomic():
+        return _roll_up_windows([(m, lo, hi) for m in market_ids])
+
+
+def roll_up_pending() -> set[tuple[int, date]]:
+    """Roll up every minute whose samples changed since the last run; returns the touched
+    (market, UTC day) pairs so their day results can be judged again."""
+    with transaction.atomic():
+        with connection.cursor() as cur:
+            cur.execute(_CLAIM_DIRTY)
+            windows = [(m, lo, hi) for m, lo, hi in cur.fetchall()]
+        _roll_up_windows(windows)
+    touched = set()
+    for market_id, lo, hi in windows:
+        first, last = _days(lo, hi)
+        day = first
+        while day <= last:
+            touched.add((market_id, day))
+            day += timedelta(days=1)
+    return touched
+
+
+def load_bars(*, market_id: int, start: datetime, end: datetime) -> dict[datetime, Bar]:
+    """The market's bars with minute in [start, end), keyed by minute."""
+    with connection.cursor() as cur:
+        cur.execute(
+            f"SELECT {', '.join(BAR_COLUMNS)} FROM {MINUTE_BAR_TABLE} "
+            "WHERE market_id = %s AND minute >= %s AND minute < %s ORDER BY minute",
+            [market_id, start, end],
+        )
+        return {row[0]: Bar(**dict(zip(BAR_COLUMNS, row))) for row in cur.fetchall()}
