@@ -277,3 +277,46 @@ def test_maker_ratio_and_taker_proportion():
     fills = [fill("8000", True), fill("2000", False)]
     assert maker_taker_pct(fills) == pytest.approx((80.0, 20.0))
     assert maker_taker_pct([]) is None
+
+
+def _real_futures_orders_and_fills():
+    """Fold the real ORDER_TRADE_UPDATE events (data/user-data-samples/portfolio-margin-2024-09-26)
+    into records the way a collector would: last state per order, one fill per TRADE event."""
+    path = "/work/shared/data/user-data-samples/portfolio-margin-2024-09-26/ORDER_TRADE_UPDATE.log"
+    with open(path) as log:
+        events = [json.loads(line)["o"] for line in log]
+    placed, last, fills = {}, {}, []
+    for event in events:
+        placed.setdefault(event["i"], event["T"])
+        last[event["i"]] = event
+        if event["x"] == "TRADE":
+            fills.append(
+                FillRecord(event["t"], event["i"], event["S"], event["L"], event["l"], Decimal(event["L"]) * Decimal(event["l"]),
+                           event["n"], event["N"], event["m"], event["T"])
+            )
+    orders = [
+        OrderRecord(
+            order_id, e["S"], e["o"], e["f"], e["p"], e["q"], e["z"], e["X"], placed[order_id],
+            e["T"] if e["X"] in {"FILLED", "CANCELED", "EXPIRED"} else None,
+            Decimal(e["ap"]) * Decimal(e["z"]),
+        )
+        for order_id, e in last.items()
+    ]
+    return events, orders, fills
+
+
+def test_real_futures_user_data():
+    events, orders, fills = _real_futures_orders_and_fills()
+    final = {e["i"]: e["X"] for e in events}  # dict keeps each order's last status
+    assert len(orders) == 29 and len(fills) == 27
+    assert cancel_ratio_pct(orders) == pytest.approx(sum(s == "CANCELED" for s in final.values()) / len(final) * 100)
+    maker_quote = sum(Decimal(e["L"]) * Decimal(e["l"]) for e in events if e["x"] == "TRADE" and e["m"])
+    all_quote = sum(Decimal(e["L"]) * Decimal(e["l"]) for e in events if e["x"] == "TRADE")
+    maker_pct, taker_pct = maker_taker_pct(fills)
+    assert maker_pct == pytest.approx(float(maker_quote / all_quote * 100)) and 0 < maker_pct < 100
+    ufr = unfilled_ratio(orders)
+    ordered = sum(Decimal(e["q"]) for e in {e["i"]: e for e in events}.values())
+    filled = sum(Decimal(e["z"]) for e in {e["i"]: e for e in events}.values())
+    assert ufr.value == pytest.approx(float(1 - filled / ordered))
+    # Every market order has a notional from what it filled, so DR judges them too.
+    assert all(order.notional > 0 for order in orders if order.order_type == "MARKET" and order.executed_qty > 0)

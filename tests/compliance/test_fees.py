@@ -93,3 +93,16 @@ def test_ladder_vs_program_rejects_impossible_shares():
         ladder_vs_program(1, 101, D("0.01"), D("-0.001"))
     with pytest.raises(ValueError, match="non-negative"):
         ladder_vs_program(-1, 80, D("0.01"), D("-0.001"))
+
+
+def test_fees_from_real_futures_fills():
+    from tests.compliance.test_behaviour import _real_futures_orders_and_fills
+
+    events, _, fills = _real_futures_orders_and_fills()
+    trades = [e for e in events if e["x"] == "TRADE"]
+    bnb_usd = D("590")  # BNBUSDT traded near 589–596 in these very events
+    expected_paid = sum(D(e["n"]) * (bnb_usd if e["N"] == "BNB" else 1) for e in trades)
+    summary = fees_and_rebates(fills, asset_usd={"BNB": bnb_usd})
+    assert summary.fees_paid_usd == expected_paid > 0
+    assert summary.rebates_earned_usd == 0  # a regular account: no negative commissions
+    assert summary.maker_volume_usd + summary.taker_volume_usd == sum(D(e["L"]) * D(e["l"]) for e in trades)
