@@ -268,6 +268,25 @@ FUTURES_THRESHOLDS_2020 = {
     Indicator.ICR: IndicatorThreshold(0.99, 5_000),
     Indicator.DR: IndicatorThreshold(0.90, 10_000),
 }
+# The FAQ renamed GCR to ICR; the API may report either name for the cancellation rule.
+_SAME_RULE = {Indicator.ICR: Indicator.GCR, Indicator.GCR: Indicator.ICR}
+
+
+def trigger_for(
+    indicator: Indicator | str,
+    reported_triggers: Mapping[str, float],
+    thresholds: Mapping[Indicator, IndicatorThreshold] = FUTURES_THRESHOLDS_2020,
+) -> float:
+    """The trigger value to judge an indicator by: the exchange's own (apiTradingStatus
+    'triggerValue', keyed by indicator name; GCR and ICR stand for each other), else the
+    configured threshold's."""
+    indicator = Indicator(indicator)
+    for name in (indicator, _SAME_RULE.get(indicator)):
+        if name is not None and name.value in reported_triggers:
+            return float(reported_triggers[name.value])
+    return thresholds[indicator].trigger_value
+
+
 # Spot: GET /sapi/v1/account/apiTradingStatus 'triggerCondition' (reference/binance-api-guide-ru.txt,
 # Account API Trading Status): GTC orders for GCR, FOK/IOC orders for IFER, all orders for UFR.
 SPOT_MIN_ORDERS = {Indicator.GCR: 150, Indicator.IFER: 150, Indicator.UFR: 300}

@@ -27,6 +27,7 @@ from compliance.behaviour import (
     quick_cancel_ratio,
     quote_refresh_intervals_ms,
     survival_times_ms,
+    trigger_for,
     unfilled_ratio,
 )
 
@@ -191,6 +192,17 @@ def test_judge_indicator_levels():
         judge_indicator(0.5, trigger_value=0)
     with pytest.raises(ValueError, match="warning_fraction"):
         judge_indicator(0.5, trigger_value=0.99, warning_fraction=1.5)
+
+
+def test_trigger_for_prefers_the_exchange_and_accepts_both_cancellation_names():
+    # The documented apiTradingStatus example reports UFR 0.995 and GCR 0.99.
+    reported = {"UFR": 0.995, "GCR": 0.99}
+    assert trigger_for("UFR", reported) == 0.995
+    assert trigger_for(Indicator.ICR, reported) == 0.99  # reported under the older name
+    assert trigger_for("DR", reported) == 0.9  # not reported: the configured 2020 rule
+    assert trigger_for("ICR", {"ICR": 0.98}) == 0.98
+    with pytest.raises(ValueError):
+        trigger_for("TMV", reported)
 
 
 def test_spot_trigger_conditions_are_the_documented_ones():
