@@ -1,0 +1,274 @@
+"""Batched storage of samples and book snapshots into the daily-partitioned tables.
+
+Rows are COPYed (binary) into a session temp table, then moved with
+INSERT ... ON CONFLICT DO NOTHING: the tables' primary key (market_id, ts) makes a replay of the
+same rows a no-op (compliance/migrations/0002_timeseries.py).
+
+Nothing accepted is lost (DESIGN.md, 'Bad input, faults, security'): when Postgres is unavailable
+rows stay in memory up to a bound and for at most `spill_after_s`, then go to JSON-lines
+files under VAR_DIR/spill/<name>/ (written to a temp name, then renamed, so a crash leaves no half
+file). A sink opened on the same directory — after a restart, or by the worker that takes a shard
+over — writes those files first, oldest first, and deletes each one only after its commit.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from collections.abc import Iterable, Sequence
+from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
+
+import orjson
+import psycopg
+from django.conf import settings
+from django.db import DatabaseError, connection as django_connection
+from psycopg.types.json import Jsonb
+
+from compliance.partitions import ensure_partitions
+
+log = logging.getLogger(__name__)
+
+SAMPLE_COLUMNS = (
+    "market_id", "ts", "valid", "update_id", "best_bid", "best_ask", "mid", "spread_ask_pct", "spread_mid_pct",
+    "band_pct", "depth_bid_usd", "depth_ask_usd", "depth_bid_complete", "depth_ask_complete",
+    "slip_buy_pct", "slip_sell_pct", "own_bid_dev_pct", "own_ask_dev_pct", "own_depth_share_pct", "own_at_touch",
+)
+SAMPLE_TYPES = (
+    "int4", "timestamptz", "bool", "int8", "float8", "float8", "float8", "float8", "float8",
+    "float4", "float8", "float8", "bool", "bool",
+    "float8", "float8", "float8", "float8", "float8", "bool",
+)
+EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+ONE_MICROSECOND = timedelta(microseconds=1)
+SNAPSHOT_COLUMNS = ("market_id", "ts", "update_id", "bids", "asks")
+SNAPSHOT_TYPES = ("int4", "timestamptz", "int8", "jsonb", "jsonb")
+
+
+class Table:
+    def __init__(self, kind: str, name: str, columns: Sequence[str], types: Sequence[str], json_columns=()):
+        self.kind, self.name, self.columns, self.types = kind, name, tuple(columns), tuple(types)
+        self.json_columns = tuple(self.columns.index(c) for c in json_columns)
+        self.ts_index = self.columns.index("ts")
+        cols = ", ".join(self.columns)
+        self.stage = f"stage_{kind}"
+        self.create_stage = f"CREATE TEMP TABLE IF NOT EXISTS {self.stage} (LIKE {name}) ON COMMIT DELETE ROWS"
+        self.copy = f"COPY {self.stage} ({cols}) FROM STDIN (FORMAT BINARY)"
+        self.move = f"INSERT INTO {name} ({cols}) SELECT {cols} FROM {self.stage} ON CONFLICT DO NOTHING"
+
+
+SAMPLES = Table("sample", "compliance_sample", SAMPLE_COLUMNS, SAMPLE_TYPES)
+SNAPSHOTS = Table("snapshot", "compliance_book_snapshot", SNAPSHOT_COLUMNS, SNAPSHOT_TYPES, json_columns=("bids", "asks"))
+TABLES = {t.kind: t for t in (SAMPLES, SNAPSHOTS)}
+
+
+def default_conninfo() -> str:
+    """The Django database's connection (at call time, so pytest-django's test database is used)."""
+    db = django_connection.settings_dict
+    return psycopg.conninfo.make_conninfo(
+        host=db["HOST"] or "127.0.0.1", port=db["PORT"] or 5432, user=db["USER"], password=db["PASSWORD"] or None,
+        dbname=db["NAME"], connect_timeout=5,
+        # A cut connection must fail fast instead of hanging a flush.
+        keepalives=1, keepalives_idle=5, keepalives_interval=2, keepalives_count=2,
+    )
+
+
+class TimeSeriesSink:
+    """Thread-safe: `accept_*` may be called from the collector's loop while `flush` runs in a worker thread."""
+
+    def __init__(
+        self,
+        *,
+        name: str,
+        conninfo: str | None = None,
+        spill_dir: Path | None = None,
+        max_memory_rows: int = 50_000,
+        spill_after_s: float = 5.0,
+        batch_rows: int = 50_000,
+    ):
+        self.name = name
+        self.conninfo = conninfo
+        self.spill_dir = Path(spill_dir or Path(settings.VAR_DIR) / "spill" / name)
+        self.spill_dir.mkdir(parents=True, exist_ok=True)
+        self.max_memory_rows, self.spill_after_s, self.batch_rows = max_memory_rows, spill_after_s, batch_rows
+        self._pending: dict[str, list[tuple]] = {kind: [] for kind in TABLES}
+        self._lock = threading.Lock()
+        self._flush_lock = threading.Lock()
+        self._conn: psycopg.Connection | None = None
+        self._days_ready: set[date] = set()
+        self.failing_since: float | None = None
+        self.accepted = {kind: 0 for kind in TABLES}
+        self.written = {kind: 0 for kind in TABLES}  # rows handed to Postgres and committed (duplicates included)
+        self.last_error: str = ""
+
+    # -- accepting -----------------------------------------------------------------------
+    def accept_samples(self, rows: Iterable[Sequence]) -> None:
+        self._accept("sample", rows)
+
+    def accept_snapshots(self, rows: Iterable[Sequence]) -> None:
+        self._accept("snapshot", rows)
+
+    def _accept(self, kind: str, rows: Iterable[Sequence]) -> None:
+        rows = [tuple(r) for r in rows]
+        width = len(TABLES[kind].columns)
+        for row in rows:
+            if len(row) != width or not isinstance(row[TABLES[kind].ts_index], datetime) or row[TABLES[kind].ts_index].tzinfo is None:
+                raise ValueError(f"{kind} row must have {width} values with an aware datetime ts, got {row!r:.200}")
+        with self._lock:
+            self._pending[kind].extend(rows)
+            self.accepted[kind] += len(rows)
+
+    def pending_rows(self) -> int:
+        with self._lock:
+            memory = sum(len(v) for v in self._pending.values())
+        return memory + sum(self._spilled_counts().values())
+
+    # -- flushing ------------------------------------------------------------------------
+    def flush(self) -> bool:
+        """Write spilled files, then the memory buffer. True when everything pending was committed."""
+        with self._flush_lock:
+            try:
+                for path in self._spill_files():
+                    kind, rows = self._read_spill(path)
+                    self._write(TABLES[kind], rows)
+                    path.unlink()
+                for kind, table in TABLES.items():
+                    with self._lock:
+                        rows, self._pending[kind] = self._pending[kind], []
+                    try:
+                        self._write(table, rows)
+                    except BaseException:
+                        with self._lock:
+                            self._pending[kind][:0] = rows
+                        raise
+            except (psycopg.Error, DatabaseError, OSError) as exc:
+                self._on_failure(exc)
+                return False
+            if self.failing_since is not None:
+                log.info("sink %s: Postgres is back after %.1f s; buffer flushed", self.name, time.monotonic() - self.failing_since)
+            self.failing_since = None
+            return True
+
+    def close(self) -> bool:
+        """Final flush; whatever cannot be written is spilled to disk for the next sink on this directory."""
+        done = self.flush()
+        if not done:
+            self._spill_memory()
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+        return done
+
+    def _on_failure(self, exc: Exception) -> None:
+        self.last_error = f"{type(exc).__name__}: {str(exc).strip()[:300]}"
+        now = time.monotonic()
+        if self.failing_since is None:
+            self.failing_since = now
+            log.warning("sink %s: cannot write (%s); buffering", self.name, self.last_error)
+        if self._conn is not None:
+            try:
+                self._conn.close()
+            except psycopg.Error:
+                pass
+            self._conn = None
+        with self._lock:
+            memory = sum(len(v) for v in self._pending.values())
+        if memory >= self.max_memory_rows or now - self.failing_since >= self.spill_after_s:
+            self._spill_memory()
+
+    def _connection(self) -> psycopg.Connection:
+        if self._conn is None or self._conn.closed:
+            self._conn = psycopg.connect(self.conninfo or default_conninfo(), autocommit=False)
+            with self._conn.cursor() as cur:
+                for table in TABLES.values():
+                    cur.execute(table.create_stage)
+            self._conn.commit()
+        return self._conn
+
+    def _ensure_days(self, table: Table, rows: list[tuple]) -> None:
+        days = {row[table.ts_index].astimezone(timezone.utc).date() for row in rows} - self._days_ready
+        if not days:
+            return
+        try:
+            ensure_partitions(min(days), max(days))
+        except DatabaseError:
+            django_connection.close()  # a broken connection must not be reused by the next attempt
+            raise
+        self._days_ready |= {min(days) + timedelta(days=i) for i in range((max(days) - min(days)).days + 1)}
+
+    def _write(self, table: Table, rows: list[tuple]) -> None:
+        if not rows:
+            return
+        self._ensure_days(table, rows)
+        conn = self._connection()
+        for start in range(0, len(rows), self.batch_rows):
+            chunk = rows[start:start + self.batch_rows]
+            with conn.cursor() as cur:
+                with cur.copy(table.copy) as copy:
+                    copy.set_types(table.types)
+                    if table.json_columns:
+                        for row in chunk:
+                            row = list(row)
+                            for i in table.json_columns:
+                                row[i] = Jsonb(row[i])
+                            copy.write_row(row)
+                    else:
+                        for row in chunk:
+                            copy.write_row(row)
+                cur.execute(table.move)
+            conn.commit()
+            self.written[table.kind] += len(chunk)
+
+    # -- spilling ------------------------------------------------------------------------
+    def _spill_memory(self) -> None:
+        with self._lock:
+            taken = {kind: rows for kind, rows in self._pending.items() if rows}
+            self._pending = {kind: [] for kind in TABLES}
+        for kind, rows in taken.items():
+            try:
+                self._write_spill(kind, rows)
+            except OSError:
+                log.exception("sink %s: cannot spill %d %s rows to %s; keeping them in memory", self.name, len(rows), kind, self.spill_dir)
+                with self._lock:
+                    self._pending[kind][:0] = rows
+
+    def _write_spill(self, kind: str, rows: list[tuple]) -> Path:
+        ts_index = TABLES[kind].ts_index
+        final = self.spill_dir / f"{time.time_ns():020d}-{os.getpid()}-{kind}.jsonl"
+        tmp = final.with_suffix(".tmp")
+        with open(tmp, "wb") as f:
+            for row in rows:
+                row = list(row)
+                row[ts_index] = (row[ts_index] - EPOCH) // ONE_MICROSECOND
+                f.write(orjson.dumps(row, option=orjson.OPT_APPEND_NEWLINE))
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, final)
+        log.warning("sink %s: spilled %d %s rows to %s", self.name, len(rows), kind, final)
+        return final
+
+    def _spill_files(self) -> list[Path]:
+        return sorted(self.spill_dir.glob("*.jsonl"))
+
+    def _spilled_counts(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for path in self._spill_files():
+            kind = path.stem.rsplit("-", 1)[1]
+            with open(path, "rb") as f:
+                counts[kind] = counts.get(kind, 0) + sum(1 for _ in f)
+        return counts
+
+    @staticmethod
+    def _read_spill(path: Path) -> tuple[str, list[tuple]]:
+        kind = path.stem.rsplit("-", 1)[1]
+        if kind not in TABLES:
+            raise ValueError(f"{path}: not a sink spill file")
+        ts_index = TABLES[kind].ts_index
+        rows = []
+        with open(path, "rb") as f:
+            for line in f:
+                row = orjson.loads(line)
+                row[ts_index] = EPOCH + row[ts_index] * ONE_MICROSECOND
+                rows.append(tuple(row))
+        return kind, rows
