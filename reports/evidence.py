@@ -1,20 +1,26 @@
-"""Gathering a market's evidence for a period: stored samples, obligation versions, verdicts.
+"""Gathering a market's evidence for a period: minute bars, obligation versions, verdicts.
 
 This is the one place where a report reads the domain. Every verdict and formula comes from
-the compliance engine; what is added here is only selection (which rows, which version
-governs which minute) and presentation statistics over the stored samples (percentiles).
+the compliance engine — compliance.rollups (minute bars in SQL), compliance.evaluation
+(minute judgements, volatility exemption, period verdicts, hard breaches, liquidity score,
+escalation ladder), compliance.behaviour and compliance.fees. What is added here is only
+selection (which rows, which version governs which minute), grouping of judged minutes into
+incidents, and descriptive statistics of the stored 1 s samples (average and percentiles).
 """
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 from django.db import connection
 
-from compliance.models import ExchangeIndicator, Market
+from compliance import evaluation, rollups
+from compliance.models import ExcusedOutage, ExchangeIndicator, Market, Violation
 from compliance.selectors import obligation_periods
 
 from .builders import Incident, MarketEvidence, MinuteBar
 
 SPREAD_COLUMN = {"ask": "spread_ask_pct", "mid": "spread_mid_pct"}
 PERCENTILES = (0.5, 0.95, 0.99)
+# random_minute picks its second from this seed (compliance.evaluation.random_second).
+RANDOM_MINUTE_SEED = "lcm"
 
 
 def market_identity(market: Market) -> dict:
@@ -49,7 +55,6 @@ def obligation_entries(periods) -> list[dict]:
                 "in_force_to": hi,
                 "changed_by": version.changed_by.get_username() if version.changed_by_id else None,
                 "reason": version.reason,
-                "created_at": version.created_at,
                 "terms": terms,
                 "changes_from_previous": changes,
             }
@@ -58,33 +63,15 @@ def obligation_entries(periods) -> list[dict]:
     return entries
 
 
-# Per-minute roll-up of the 1 s samples. Both spread columns are read; the version in force
-# at the minute says which one its clause uses.
-MINUTE_SQL = """
-SELECT date_trunc('minute', ts) AS minute,
-       count(*) AS samples,
-       count(*) FILTER (WHERE valid) AS valid_samples,
-       avg(spread_ask_pct) FILTER (WHERE valid), max(spread_ask_pct) FILTER (WHERE valid),
-       avg(spread_mid_pct) FILTER (WHERE valid), max(spread_mid_pct) FILTER (WHERE valid),
-       avg(depth_bid_usd) FILTER (WHERE valid), avg(depth_ask_usd) FILTER (WHERE valid),
-       min(depth_bid_usd + depth_ask_usd) FILTER (WHERE valid),
-       min(depth_bid_usd) FILTER (WHERE valid), min(depth_ask_usd) FILTER (WHERE valid),
-       bool_and(depth_bid_complete AND depth_ask_complete) FILTER (WHERE valid),
-       avg(slip_buy_pct) FILTER (WHERE valid), avg(slip_sell_pct) FILTER (WHERE valid)
-FROM compliance_sample
-WHERE market_id = %s AND ts >= %s AND ts < %s
-GROUP BY 1 ORDER BY 1
-"""
-
-# Statistics of the 1 s samples over the minutes one version governs (presentation only).
+# Descriptive statistics of the 1 s samples over an interval (for the tables, not for verdicts).
 STATS_SQL = """
-SELECT count(*), count(*) FILTER (WHERE valid),
+SELECT count(*) FILTER (WHERE valid),
        avg({spread}) FILTER (WHERE valid),
        percentile_cont(ARRAY[{pcts}]) WITHIN GROUP (ORDER BY {spread}) FILTER (WHERE valid),
        max({spread}) FILTER (WHERE valid),
        avg(depth_bid_usd) FILTER (WHERE valid), avg(depth_ask_usd) FILTER (WHERE valid),
        min(depth_bid_usd) FILTER (WHERE valid), min(depth_ask_usd) FILTER (WHERE valid),
-       count(*) FILTER (WHERE valid AND NOT (depth_bid_complete AND depth_ask_complete)),
+       count(*) FILTER (WHERE valid AND NOT (coalesce(depth_bid_complete, false) AND coalesce(depth_ask_complete, false))),
        avg(slip_buy_pct) FILTER (WHERE valid), avg(slip_sell_pct) FILTER (WHERE valid),
        count(*) FILTER (WHERE valid AND (slip_buy_pct IS NULL OR slip_sell_pct IS NULL))
 FROM compliance_sample
@@ -92,189 +79,210 @@ WHERE market_id = %s AND ts >= %s AND ts < %s
 """
 
 
-def _stats(market_id: int, lo: datetime, hi: datetime, denominator: str) -> dict:
+def sample_statistics(market_id: int, lo: datetime, hi: datetime, denominator: str) -> dict:
     sql = STATS_SQL.format(spread=SPREAD_COLUMN[denominator], pcts=", ".join(str(p) for p in PERCENTILES))
     with connection.cursor() as cur:
+        # One worker: a parallel aggregate may sum floats in another order and change the last bits.
+        cur.execute("SET LOCAL max_parallel_workers_per_gather = 0")
         cur.execute(sql, [market_id, lo, hi])
-        (n, valid, s_avg, s_pct, s_max, b_avg, a_avg, b_min, a_min, incomplete, buy, sell, unfillable) = cur.fetchone()
+        (valid, s_avg, s_pct, s_max, b_avg, a_avg, b_min, a_min, incomplete, buy, sell, unfillable) = cur.fetchone()
     p50, p95, p99 = s_pct if s_pct else (None, None, None)
     return {
-        "samples": n,
         "valid_samples": valid,
         "spread": {"denominator": denominator, "avg_pct": s_avg, "p50_pct": p50, "p95_pct": p95, "p99_pct": p99, "max_pct": s_max},
         "depth": {
-            "bid_avg_usd": b_avg, "ask_avg_usd": a_avg,
-            "total_avg_usd": None if b_avg is None else b_avg + a_avg,
+            "bid_avg_usd": b_avg, "ask_avg_usd": a_avg, "total_avg_usd": None if b_avg is None else b_avg + a_avg,
             "bid_min_usd": b_min, "ask_min_usd": a_min, "incomplete_seconds": incomplete,
         },
         "slippage": {"buy_avg_pct": buy, "sell_avg_pct": sell, "unfillable_seconds": unfillable},
     }
 
 
-def _minute_bars(market_id: int, start: datetime, end: datetime, periods) -> list[MinuteBar]:
-    """One bar per minute of the period; a minute without any sample is an empty, unknown bar."""
-    with connection.cursor() as cur:
-        cur.execute(MINUTE_SQL, [market_id, start, end])
-        by_minute = {row[0]: row[1:] for row in cur.fetchall()}
-    bars = []
-    minute = start
-    i = 0
-    while minute < end:
-        while i < len(periods) and periods[i][1] <= minute:
-            i += 1
-        version = periods[i][2] if i < len(periods) and periods[i][0] <= minute else None
-        (n, valid, ask_avg, ask_max, mid_avg, mid_max, bid_avg, ask_dep_avg, dep_min, bid_min, ask_min, complete, buy,
-         sell) = by_minute.get(minute, (0, 0) + (None,) * 12)
-        use_mid = version is not None and version.spread_denominator == "mid"
-        s_avg, s_max = (mid_avg, mid_max) if use_mid else (ask_avg, ask_max)
-        bar = dict(
-            minute=minute, obligation_version=None if version is None else version.version, samples=n,
-            valid_samples=valid, spread_avg_pct=s_avg, spread_max_pct=s_max, depth_bid_avg_usd=bid_avg,
-            depth_ask_avg_usd=ask_dep_avg, depth_min_usd=dep_min, depth_complete=complete,
-            slip_buy_avg_pct=buy, slip_sell_avg_pct=sell,
-        )
-        bars.append(MinuteBar(status=_minute_status(bar, version, bid_min, ask_min), **bar))
-        minute += timedelta(minutes=1)
-    return bars
+def minute_status(record: evaluation.MinuteRecord, exempt: set[datetime]) -> str:
+    if record.excused:
+        return "excused"
+    if record.minute in exempt:
+        return "exempt"
+    return str(record.judgement.outcome)
 
 
-def _minute_status(bar: dict, version, bid_min, ask_min) -> str:
-    if version is None:
-        return "no_obligation"
-    if bar["valid_samples"] == 0:
-        return "unknown"
-    if bar["spread_max_pct"] > float(version.spread_target_max_pct):
-        return "non_compliant"
-    if version.depth_counts_for_uptime:
-        if version.depth_min_usd is not None and bar["depth_min_usd"] < float(version.depth_min_usd):
-            return "non_compliant"
-        if version.depth_min_side_usd is not None and min(bid_min, ask_min) < float(version.depth_min_side_usd):
-            return "non_compliant"
-    return "compliant"
+def _minute_bar(minute: datetime, bar: evaluation.Bar | None, version: int | None, status: str) -> MinuteBar:
+    if bar is None:
+        return MinuteBar(minute, version, status, 0, 0, None, None, None, None, None, None, None, None)
+    return MinuteBar(
+        minute=minute, obligation_version=version, status=status, samples=bar.samples, valid_samples=bar.valid_samples,
+        spread_avg_pct=bar.spread_avg, spread_max_pct=bar.spread_max, depth_bid_avg_usd=bar.depth_bid_avg,
+        depth_ask_avg_usd=bar.depth_ask_avg, depth_min_usd=bar.depth_total_min,
+        depth_complete=None if bar.valid_samples == 0 else bar.depth_incomplete_samples == 0,
+        slip_buy_avg_pct=bar.slip_buy_avg, slip_sell_avg_pct=bar.slip_sell_avg,
+    )
 
 
-def _uptime_result(bars: list[MinuteBar], stats: dict, required) -> dict:
-    counts = {s: 0 for s in ("compliant", "non_compliant", "exempt", "excused", "unknown", "no_obligation")}
-    for bar in bars:
-        counts[bar.status] += 1
-    minutes = len(bars)
-    seconds = minutes * 60
-    raw = counts["compliant"] / minutes * 100 if minutes else None
-    # DESIGN.md 'Uptime': unknown minutes count as non-compliant unless excused; exempt
-    # minutes count only in the exemption-adjusted figure.
-    adjusted = (counts["compliant"] + counts["exempt"] + counts["excused"]) / minutes * 100 if minutes else None
-    required = None if required is None else float(required)
+def _verdict_block(verdict: evaluation.PeriodVerdict, stats: dict, terms: evaluation.Terms) -> dict:
+    slips = [v for v in (stats["slippage"]["buy_avg_pct"], stats["slippage"]["sell_avg_pct"]) if v is not None]
+    valid = stats["valid_samples"]
+    score, components = evaluation.liquidity_score(
+        spread_avg_pct=stats["spread"]["avg_pct"], depth_avg_usd=stats["depth"]["total_avg_usd"],
+        uptime_pct=verdict.uptime_adjusted_pct, slippage_avg_pct=sum(slips) / len(slips) if slips else None,
+        slippage_fillable_share=(valid - stats["slippage"]["unfillable_seconds"]) / valid if valid else None, terms=terms,
+    )
     return {
-        "minutes": minutes,
-        "compliant_minutes": counts["compliant"],
-        "non_compliant_minutes": counts["non_compliant"],
-        "exempt_minutes": counts["exempt"],
-        "excused_minutes": counts["excused"],
-        "unknown_minutes": counts["unknown"],
-        "coverage_pct": stats["valid_samples"] / seconds * 100 if seconds else None,
-        "uptime_raw_pct": raw,
-        "uptime_adjusted_pct": adjusted,
-        "uptime_required_pct": required,
-        "passed": None if required is None or adjusted is None else adjusted >= required,
+        "minutes": verdict.minutes_elapsed,
+        "compliant_minutes": float(verdict.compliant_minutes),
+        "non_compliant_minutes": float(verdict.non_compliant_minutes - verdict.exempt_minutes),
+        "exempt_minutes": float(verdict.exempt_minutes),
+        "excused_minutes": float(verdict.excused_minutes),
+        "unknown_minutes": float(verdict.unknown_minutes),
+        "coverage_pct": verdict.coverage_pct,
+        "uptime_raw_pct": verdict.uptime_raw_pct,
+        "uptime_adjusted_pct": verdict.uptime_adjusted_pct,
+        "uptime_required_pct": None if verdict.required_pct is None else float(verdict.required_pct),
+        "breach_budget_minutes": verdict.breach_budget_minutes,
+        "passed": verdict.passed,
         **stats,
+        "liquidity_score": {
+            "score": score,
+            "components": [{"name": c.name, "value": c.value, "kpi": c.kpi, "ratio": c.ratio, "points": c.points} for c in components],
+        },
     }
 
 
-def _incidents(bars: list[MinuteBar], versions: dict) -> list[Incident]:
-    """Runs of consecutive minutes failing the same test (or without data), per version."""
+def _incidents(records: list[evaluation.MinuteRecord], exempt: set[datetime], version_of: dict) -> list[Incident]:
+    """Runs of consecutive judged minutes that were not compliant (or had no data), per version."""
     incidents = []
-    open_runs: dict[str, dict] = {}
-
-    def close(kind):
-        run = open_runs.pop(kind)
-        incidents.append(Incident(kind=kind, start=run["start"], end=run["end"], peak=run["peak"], limit=run["limit"],
-                                  unit=run["unit"], exempted=run["exempted"], obligation_version=run["version"]))
-
-    for bar in bars:
-        version = versions.get(bar.obligation_version)
-        failing = {}
-        if version is not None and bar.status == "unknown":
-            failing["outage"] = (None, None, "")
-        elif version is not None and bar.status in ("non_compliant", "exempt"):
-            limit = float(version.spread_target_max_pct)
-            if bar.spread_max_pct > limit:
-                failing["spread_above_target"] = (bar.spread_max_pct, limit, "%")
-            if version.depth_counts_for_uptime and version.depth_min_usd is not None and bar.depth_min_usd < float(version.depth_min_usd):
-                failing["depth_below_min"] = (bar.depth_min_usd, float(version.depth_min_usd), "USD")
-        for kind in list(open_runs):
-            run = open_runs[kind]
-            if kind not in failing or run["version"] != bar.obligation_version or run["end"] != bar.minute:
-                close(kind)
-        for kind, (value, limit, unit) in failing.items():
-            end = bar.minute + timedelta(minutes=1)
-            run = open_runs.get(kind)
-            if run is None:
-                open_runs[kind] = {"start": bar.minute, "end": end, "peak": value, "limit": limit, "unit": unit,
-                                   "exempted": bar.status == "exempt", "version": bar.obligation_version}
-                continue
-            run["end"] = end
-            run["exempted"] = run["exempted"] and bar.status == "exempt"
-            if value is not None:
-                run["peak"] = max(run["peak"], value) if kind != "depth_below_min" else min(run["peak"], value)
-    for kind in list(open_runs):
-        close(kind)
+    run = None
+    for r in records + [None]:
+        status = None if r is None else minute_status(r, exempt)
+        kind = {"non_compliant": "non_compliant", "exempt": "non_compliant", "unknown": "outage", "excused": "outage"}.get(status)
+        version = None if r is None else version_of[r.terms.version_id]
+        if run is not None and (kind != run["kind"] or version != run["version"] or r.minute != run["end"]):
+            incidents.append(Incident(kind=run["kind"], start=run["start"], end=run["end"], peak=run["peak"], limit=run["limit"],
+                                      unit=run["unit"], exempted=run["exempted"], obligation_version=run["version"]))
+            run = None
+        if kind is None:
+            continue
+        spread = r.bar.spread_max if r.bar is not None and r.bar.judged_samples else None
+        if run is None:
+            is_outage = kind == "outage"
+            run = {"kind": kind, "start": r.minute, "end": r.minute, "peak": None, "version": version,
+                   "limit": None if is_outage else r.terms.spread_target_max_pct, "unit": "" if is_outage else "%",
+                   "exempted": True}
+        run["end"] = r.minute + evaluation.MINUTE
+        run["exempted"] = run["exempted"] and status in ("exempt", "excused")
+        if kind == "non_compliant" and spread is not None:
+            run["peak"] = spread if run["peak"] is None else max(run["peak"], spread)
     return incidents
+
+
+def _hard_breaches(records, exempt, version_of) -> tuple[list[Incident], set[date]]:
+    """The engine's hard breaches, per UTC day as compliance.models.Violation records them."""
+    by_day: dict[date, list] = {}
+    for r in records:
+        by_day.setdefault(r.minute.date(), []).append(r)
+    incidents, days = [], set()
+    for day, day_records in sorted(by_day.items()):
+        for run in evaluation.hard_breaches(day_records, exempt):
+            days.add(day)
+            incidents.append(Incident(kind=run.kind, start=run.first_minute, end=run.last_minute + evaluation.MINUTE,
+                                      peak=run.worst_value, limit=run.limit_value, unit="%" if run.kind == "spread_max" else "USD",
+                                      exempted=False, obligation_version=version_of[run.version_id]))
+    return incidents, days
+
+
+def escalation(market: Market, end: datetime, breach_days: set[date]) -> dict:
+    """Ladder position on the period's last day: stored violation days plus this period's breach days."""
+    on = (end - timedelta(microseconds=1)).date()
+    stored = set(
+        Violation.objects.filter(market=market, day__gt=on - timedelta(days=evaluation.ESCALATION_WINDOW_DAYS), day__lte=on)
+        .values_list("day", flat=True)
+    )
+    level, count = evaluation.escalation_level(stored | breach_days, on)
+    return {"on": on.isoformat(), "level": level or "none", "violation_days_90d": count,
+            "violation_days": sorted(d.isoformat() for d in stored | breach_days if on - timedelta(days=evaluation.ESCALATION_WINDOW_DAYS) < d <= on)}
+
+
+def exchange_behaviour(market: Market, start: datetime, end: datetime) -> dict:
+    """What the exchange reported (apiTradingStatus polls) in the period, and its locks."""
+    rows = list(ExchangeIndicator.objects.filter(market=market, observed_at__gte=start, observed_at__lt=end)
+                .order_by("observed_at", "indicator", "id"))
+    latest = {r.indicator: r for r in rows}
+    return {
+        "exchange_polls": len(rows),
+        "exchange_reported": [
+            {"indicator": r.indicator, "value": r.value, "trigger_value": r.trigger_value, "is_locked": r.is_locked,
+             "observed_at": r.observed_at} for _, r in sorted(latest.items())
+        ],
+        "locks": [
+            {"indicator": r.indicator, "observed_at": r.observed_at, "planned_recover_time": r.planned_recover_time,
+             "value": r.value, "trigger_value": r.trigger_value} for r in rows if r.is_locked
+        ],
+    }
 
 
 def gather(market: Market, start: datetime, end: datetime) -> MarketEvidence:
     periods = obligation_periods(market_id=market.id, start=start, end=end)
-    bars = _minute_bars(market.id, start, end, periods)
+    # Idempotent: the bars are rebuilt from the stored samples under the versions in force.
+    rollups.roll_up(start=start, end=end, market_ids=[market.id])
+    bars = rollups.load_bars(market_id=market.id, start=start, end=end)
+    excused = list(ExcusedOutage.objects.filter(market=market, revoked_at__isnull=True, start__lt=end, end__gt=start)
+                   .order_by("start").values_list("start", "end"))
+    terms_of = {v.id: evaluation.Terms.from_terms(v.terms(), version_id=v.id) for _, _, v in periods}
+    version_of = {v.id: v.version for _, _, v in periods}
+    terms_at = []
+    for lo, hi, version in periods:
+        minute = lo
+        while minute < hi:
+            terms_at.append((minute, terms_of[version.id]))
+            minute += evaluation.MINUTE
+    records = evaluation.judge_minutes(bars, terms_at, market_id=market.id, seed=RANDOM_MINUTE_SEED, excused=excused)
+    exempt, episodes = evaluation.exempt_minutes_of(records)
+
     results = []
     for lo, hi, version in periods:
-        governed = [b for b in bars if lo <= b.minute < hi]
-        stats = _stats(market.id, lo, hi, version.spread_denominator)
-        results.append({"obligation_version": version.version, "obligation_version_id": version.id,
-                        "from": lo, "to": hi, **_uptime_result(governed, stats, version.uptime_required_pct)})
-    total = _total(market.id, start, end, results, bars)
-    versions = {v.version: v for _, _, v in periods}
+        own = [r for r in records if lo <= r.minute < hi]
+        verdict = evaluation.period_verdict(own, exempt, minutes_total=len(own))
+        stats = sample_statistics(market.id, lo, hi, version.spread_denominator)
+        results.append({"obligation_version": version.version, "obligation_version_id": version.id, "from": lo, "to": hi,
+                        **_verdict_block(verdict, stats, terms_of[version.id])})
+    total = _total(market, start, end, records, exempt, periods, terms_of, results)
+
+    by_minute = {r.minute: r for r in records}
+    minute_bars = []
+    minute = start
+    while minute < end:
+        r = by_minute.get(minute)
+        status = "no_obligation" if r is None else minute_status(r, exempt)
+        version = None if r is None else version_of[r.terms.version_id]
+        minute_bars.append(_minute_bar(minute, bars.get(minute), version, status))
+        minute += evaluation.MINUTE
+
+    breaches, breach_days = _hard_breaches(records, exempt, version_of)
     return MarketEvidence(
         market=market_identity(market),
         obligations=obligation_entries(periods),
-        bars=bars,
+        bars=minute_bars,
         results=results,
         total=total,
-        incidents=_incidents(bars, versions),
-        behaviour=behaviour(market, start, end),
+        incidents=_incidents(records, exempt, version_of) + breaches,
+        exemption_episodes=[{"started": e.started, "subsided": e.subsided, "recovered": e.recovered, "status": e.status,
+                             "exempt_minutes": len(e.exempt_minutes)} for e in episodes],
+        behaviour=exchange_behaviour(market, start, end),
         fees={},
-        escalation={},
+        escalation=escalation(market, end, breach_days),
     )
 
 
-def _total(market_id: int, start: datetime, end: datetime, results: list[dict], bars: list[MinuteBar]) -> dict:
-    """The whole period. Percentiles use the latest version's spread denominator; a period
-    spanning versions is passed only if each version's own minutes pass its own clause."""
-    denominator = results[-1]["spread"]["denominator"] if results else "ask"
-    total = _uptime_result(bars, _stats(market_id, start, end, denominator), None)
+def _total(market, start, end, records, exempt, periods, terms_of, results) -> dict:
+    """The whole period under the versions in force (each minute judged by its own version)."""
+    if not periods:
+        return {"minutes": int((end - start).total_seconds() // 60), "passed": None, "uptime_raw_pct": None,
+                "uptime_adjusted_pct": None, "uptime_required_pct": None, "unknown_minutes": None, "no_obligation": True}
+    verdict = evaluation.period_verdict(records, exempt, minutes_total=len(records))
+    latest = periods[-1][2]
+    stats = sample_statistics(market.id, start, end, latest.spread_denominator)
+    total = _verdict_block(verdict, stats, terms_of[latest.id])
+    # A period spanning versions passes only if each version's own minutes pass its own clause.
     verdicts = [r["passed"] for r in results if r["passed"] is not None]
-    total["uptime_required_pct"] = None
     total["passed"] = all(verdicts) if verdicts else None
-    total["no_obligation_minutes"] = sum(1 for b in bars if b.status == "no_obligation")
+    total["no_obligation_minutes"] = int((end - start).total_seconds() // 60) - len(records)
     return total
-
-
-def behaviour(market: Market, start: datetime, end: datetime) -> dict:
-    """What the exchange reported (apiTradingStatus polls) in the period, and its locks."""
-    rows = list(
-        ExchangeIndicator.objects.filter(market=market, observed_at__gte=start, observed_at__lt=end).order_by("observed_at", "indicator", "id")
-    )
-    latest = {}
-    for row in rows:
-        latest[row.indicator] = row
-    return {
-        "exchange_reported": [
-            {"indicator": r.indicator, "value": r.value, "trigger_value": r.trigger_value, "is_locked": r.is_locked,
-             "observed_at": r.observed_at}
-            for _, r in sorted(latest.items())
-        ],
-        "exchange_polls": len(rows),
-        "locks": [
-            {"indicator": r.indicator, "observed_at": r.observed_at, "planned_recover_time": r.planned_recover_time,
-             "value": r.value, "trigger_value": r.trigger_value}
-            for r in rows if r.is_locked
-        ],
-    }

@@ -203,7 +203,8 @@ def _key_values(title: str, block: dict) -> list:
     for key in sorted(block):
         value = block[key]
         if isinstance(value, list):
-            rows.append([key, Paragraph("<br/>".join(", ".join(f"{k}={fmt(v)}" for k, v in sorted(item.items())) for item in value) or "—", SMALL)])
+            lines = [", ".join(f"{k}={fmt(v)}" for k, v in sorted(item.items())) if isinstance(item, dict) else fmt(item) for item in value]
+            rows.append([key, Paragraph("<br/>".join(lines) or "—", SMALL)])
         elif isinstance(value, dict):
             rows.append([key, Paragraph(", ".join(f"{k}={fmt(v)}" for k, v in sorted(value.items())) or "—", SMALL)])
         else:
