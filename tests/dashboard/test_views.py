@@ -1,0 +1,104 @@
+from datetime import timedelta
+
+import pytest
+
+from compliance.models import ObligationVersion
+
+from .conftest import make_market, sample, utcnow, write_samples
+
+pytestmark = pytest.mark.django_db
+
+EDIT = {
+    "spread_target_min_pct": "0.1", "spread_target_max_pct": "0.4", "spread_max_pct": "0.7", "spread_denominator": "ask",
+    "depth_band_pct": "2", "depth_reference": "mid", "depth_min_usd": "30000", "depth_min_side_usd": "",
+    "depth_counts_for_uptime": "on", "uptime_required_pct": "98", "evaluation_method": "minute", "minute_rule": "all_valid",
+    "minute_rule_share_pct": "100", "snapshot_interval_s": "10", "snapshot_day_share_pct": "75",
+    "snapshot_month_share_pct": "80", "presence_required_pct": "50", "max_cancel_ratio_pct": "8",
+    "max_quote_deviation_pct": "0.05", "min_depth_share_pct": "10", "quote_refresh_ms": "200",
+    "slippage_order_usd": "10000", "vol_trigger_pct": "1.5", "vol_trigger_multiple": "2", "vol_cap_multiple": "3",
+    "vol_recovery_minutes": "10", "early_warning_fraction": "0.9", "dust_notional_usd": "50",
+    "indicator_warning_fraction": "0.8", "reason": "MMA amendment 3, clause 4.2",
+}
+
+
+@pytest.mark.parametrize("path", ["/", "/markets/1/", "/obligations/", "/obligations/1/"])
+def test_anonymous_pages_go_to_login(client, path):
+    response = client.get(path)
+    assert response.status_code == 302 and response["Location"].startswith("/login/")
+
+
+def test_anonymous_api_is_refused(client):
+    assert client.get("/api/overview/").status_code == 401
+
+
+def test_overview_lists_markets_with_their_status(client, viewer):
+    m = make_market("WIDEUSDT")
+    write_samples([sample(m.id, utcnow() - timedelta(seconds=1), spread=1.0)])
+    client.force_login(viewer)
+    page = client.get("/")
+    assert page.status_code == 200 and b"WIDEUSDT" in page.content and b"All times UTC" in page.content
+    rows = client.get("/api/overview/").json()["rows"]
+    assert rows[0]["symbol"] == "WIDEUSDT" and rows[0]["status"] == "breach"
+
+
+def test_market_page_and_its_apis(client, viewer):
+    m = make_market()
+    write_samples([sample(m.id, utcnow().replace(microsecond=0) - timedelta(seconds=2))])
+    client.force_login(viewer)
+    page = client.get(f"/markets/{m.id}/")
+    assert page.status_code == 200 and b"vendor/plotly.min.js" in page.content
+    live = client.get(f"/api/markets/{m.id}/live/?seconds=10").json()
+    assert len(live["ts"]) == 10 and live["spread_pct"].count(None) >= 8
+    state = client.get(f"/api/markets/{m.id}/state/").json()
+    assert state["uptime"]["required_pct"] == 98.0 and state["book"]["bids"] is None
+
+
+def test_unknown_market_and_bad_dates_get_clear_errors(client, viewer):
+    m = make_market()
+    client.force_login(viewer)
+    page = client.get("/markets/999999/")
+    assert page.status_code == 404 and b"no market with id 999999" in page.content
+    response = client.get(f"/api/markets/{m.id}/history/?start=2024-13-45")
+    assert response.status_code == 400 and "not a date" in response.json()["error"]
+    response = client.get(f"/api/markets/{m.id}/live/?seconds=lots")
+    assert response.status_code == 400
+    assert client.get("/api/markets/999999/history/").status_code == 404
+
+
+def test_viewer_sees_obligations_but_cannot_edit(client, viewer):
+    m = make_market()
+    client.force_login(viewer)
+    page = client.get(f"/obligations/{m.id}/")
+    assert page.status_code == 200 and b"Save a new version" not in page.content
+    assert client.post(f"/obligations/{m.id}/", EDIT).status_code == 403
+    assert ObligationVersion.objects.filter(market=m).count() == 1
+
+
+def test_operator_cannot_edit_either(client, operator):
+    m = make_market()
+    client.force_login(operator)
+    assert client.post(f"/obligations/{m.id}/", EDIT).status_code == 403
+
+
+def test_admin_edit_records_a_version_with_who_and_why(client, admin):
+    m = make_market()
+    client.force_login(admin)
+    assert b"Save a new version" in client.get(f"/obligations/{m.id}/").content
+    response = client.post(f"/obligations/{m.id}/", EDIT, follow=True)
+    assert response.status_code == 200 and b"Saved version 2" in response.content
+    v = ObligationVersion.objects.get(market=m, version=2)
+    assert v.changed_by == admin and v.reason == "MMA amendment 3, clause 4.2" and str(v.spread_max_pct) == "0.7000"
+    assert b"MMA amendment 3" in response.content  # in the change log
+
+
+def test_impossible_obligation_is_rejected_with_a_clear_message(client, admin):
+    m = make_market()
+    client.force_login(admin)
+    response = client.post(f"/obligations/{m.id}/", {**EDIT, "spread_target_max_pct": "0.9"})
+    assert response.status_code == 400
+    assert b"cannot be above the maximum permitted" in response.content
+    response = client.post(f"/obligations/{m.id}/", {**EDIT, "depth_min_usd": "-5"})
+    assert b"Minimum depth cannot be negative" in response.content
+    response = client.post(f"/obligations/{m.id}/", {**EDIT, "reason": ""})
+    assert response.status_code == 400 and b"This field is required" in response.content
+    assert ObligationVersion.objects.filter(market=m).count() == 1
