@@ -19,7 +19,7 @@ from datetime import date, datetime, timedelta, timezone
 
 from django.db import connection, transaction
 
-from .evaluation import MINUTE, Bar
+from .evaluation import MINUTE
 from .partitions import ensure_partitions
 from .selectors import obligation_periods
 
@@ -118,13 +118,6 @@ GROUP BY market_id, island
 ORDER BY market_id, 2
 """
 
-BAR_COLUMNS = (
-    "minute", "obligation_version_id", "samples", "valid_samples", "judged_samples", "in_range_samples",
-    "judged_mask", "in_range_mask", "presence_samples", "spread_min", "spread_avg", "spread_max",
-    "depth_bid_min", "depth_bid_avg", "depth_ask_min", "depth_ask_avg", "depth_total_min",
-    "depth_incomplete_samples", "slip_buy_avg", "slip_sell_avg", "slip_unfillable_samples", "mid_low", "mid_high",
-)
-
 
 def floor_minute(t: datetime) -> datetime:
     return t.replace(second=0, microsecond=0)
@@ -212,14 +205,3 @@ def roll_up_pending() -> set[tuple[int, date]]:
             touched.add((market_id, day))
             day += timedelta(days=1)
     return touched
-
-
-def load_bars(*, market_id: int, start: datetime, end: datetime) -> dict[datetime, Bar]:
-    """The market's bars with minute in [start, end), keyed by minute."""
-    with connection.cursor() as cur:
-        cur.execute(
-            f"SELECT {', '.join(BAR_COLUMNS)} FROM {MINUTE_BAR_TABLE} "
-            "WHERE market_id = %s AND minute >= %s AND minute < %s ORDER BY minute",
-            [market_id, start, end],
-        )
-        return {row[0]: Bar(**dict(zip(BAR_COLUMNS, row))) for row in cur.fetchall()}

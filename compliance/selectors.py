@@ -1,9 +1,12 @@
 """Reads of the domain (the HackSoft split: services write, selectors read)."""
-from datetime import datetime
+from datetime import date, datetime, timedelta
 
-from django.db.models import Prefetch
+from django.db import connection
 
-from .models import Market, ObligationVersion
+from .evaluation import (
+    ESCALATION_WINDOW_DAYS, Bar, KpiStatus, Terms, escalation_level, lower_limit_status, upper_limit_status,
+)
+from .models import DailyResult, LiquidityAlertClock, LiquidityScore, Market, ObligationVersion, Violation
 
 
 class NoObligation(LookupError):
@@ -44,3 +47,97 @@ def markets_overview() -> list[dict]:
     latest = ObligationVersion.objects.order_by("market_id", "-effective_from", "-version").distinct("market_id")
     by_market = {v.market_id: v for v in latest}
     return [{"market": m, "obligation": by_market.get(m.id)} for m in active_markets()]
+
+
+# --- The compliance engine's reads: minute bars, stored results, a market's live status ---
+
+MINUTE_BAR_COLUMNS = (
+    "minute", "obligation_version_id", "samples", "valid_samples", "judged_samples", "in_range_samples",
+    "judged_mask", "in_range_mask", "presence_samples", "spread_min", "spread_avg", "spread_max",
+    "depth_bid_min", "depth_bid_avg", "depth_ask_min", "depth_ask_avg", "depth_total_min",
+    "depth_incomplete_samples", "slip_buy_avg", "slip_sell_avg", "slip_unfillable_samples", "mid_low", "mid_high",
+)
+LIVE_BAR_MAX_AGE = timedelta(minutes=2)  # an older latest bar means the KPIs are unknown now
+
+
+def minute_bars(*, market_id: int, start: datetime, end: datetime) -> dict[datetime, Bar]:
+    """The market's minute bars (compliance_minute_bar) with minute in [start, end), by minute."""
+    with connection.cursor() as cur:
+        cur.execute(
+            f"SELECT {', '.join(MINUTE_BAR_COLUMNS)} FROM compliance_minute_bar "
+            "WHERE market_id = %s AND minute >= %s AND minute < %s ORDER BY minute",
+            [market_id, start, end],
+        )
+        return {row[0]: Bar(**dict(zip(MINUTE_BAR_COLUMNS, row))) for row in cur.fetchall()}
+
+
+def escalation_standing(*, market_id: int, on: date) -> dict:
+    """Where the market stands on the 90-day ladder on `on` (level None = no violation)."""
+    days = Violation.objects.filter(
+        market_id=market_id, day__gt=on - timedelta(days=ESCALATION_WINDOW_DAYS), day__lte=on
+    ).values_list("day", flat=True)
+    level, count = escalation_level(days, on)
+    return {"level": level, "violation_days_90d": count}
+
+
+def market_status(*, market_id: int, now: datetime) -> dict:
+    """Current KPIs against the obligation in force, each ok / warning / breach / unknown, with
+    today's uptime and breach budget, the latest liquidity score, the escalation standing and
+    any running 72 h liquidity-alert clock. Reads stored results; judges nothing."""
+    try:
+        version = obligation_in_force(market_id=market_id, at=now)
+    except NoObligation:
+        return {"market_id": market_id, "obligation": None, "status": KpiStatus.UNKNOWN}
+    terms = Terms.from_terms(version.terms(), version_id=version.pk)
+    fraction = terms.early_warning_fraction
+    minute = now.replace(second=0, microsecond=0)
+    bars = minute_bars(market_id=market_id, start=minute - LIVE_BAR_MAX_AGE, end=minute + timedelta(minutes=1))
+    bar = bars[max(bars)] if bars else None
+    live = bar is not None and bar.valid_samples > 0
+    spread = bar.spread_max if live else None
+    depth = bar.depth_total_min if live else None
+    depth_side = min(bar.depth_bid_min, bar.depth_ask_min) if live else None
+    kpis = {
+        "spread_pct": {"value": spread, "limit": terms.spread_max_pct,
+                       "status": upper_limit_status(spread, terms.spread_max_pct, fraction)},
+        "depth_usd": {"value": depth, "limit": terms.depth_min_usd,
+                      "status": lower_limit_status(depth, terms.depth_min_usd, fraction)},
+        "depth_side_usd": {"value": depth_side, "limit": terms.depth_min_side_usd,
+                           "status": lower_limit_status(depth_side, terms.depth_min_side_usd, fraction)},
+    }
+    today = DailyResult.objects.filter(market_id=market_id, day=now.date()).first()
+    if today is None:
+        uptime = {"status": KpiStatus.UNKNOWN}
+    else:
+        allowed, lost = today.details.get("budget_allowed_minutes"), today.details.get("lost_minutes", 0)
+        if today.uptime_required_pct is None:
+            state = KpiStatus.OK
+        elif today.unrecoverable:
+            state = KpiStatus.BREACH
+        elif allowed is not None and lost >= fraction * allowed and lost > 0:
+            state = KpiStatus.WARNING
+        else:
+            state = KpiStatus.OK
+        uptime = {
+            "status": state, "raw_pct": today.uptime_raw_pct, "adjusted_pct": today.uptime_adjusted_pct,
+            "required_pct": today.uptime_required_pct, "breach_budget_minutes": today.breach_budget_minutes,
+            "unrecoverable": today.unrecoverable, "coverage_pct": today.coverage_pct, "as_of": today.computed_at,
+        }
+    kpis["uptime_pct"] = uptime
+    order = [KpiStatus.OK, KpiStatus.UNKNOWN, KpiStatus.WARNING, KpiStatus.BREACH]
+    score = LiquidityScore.objects.filter(market_id=market_id).order_by("-window_end").first()
+    clock = LiquidityAlertClock.objects.filter(market_id=market_id, deadline__gt=now).order_by("-detected_at").first()
+    return {
+        "market_id": market_id,
+        "obligation": {"id": version.pk, "version": version.version, "evaluation_method": version.evaluation_method},
+        "as_of_minute": bar.minute if bar else None,
+        "kpis": kpis,
+        "status": max((k["status"] for k in kpis.values()), key=order.index),
+        "score": None if score is None else {"score": score.score, "window": score.window, "window_end": score.window_end,
+                                             "components": score.components},
+        "escalation": escalation_standing(market_id=market_id, on=now.date()),
+        "liquidity_alert_clock": None if clock is None else {
+            "detected_at": clock.detected_at, "deadline": clock.deadline, "remaining": clock.deadline - now,
+            "peak_spread_pct": clock.peak_spread_pct,
+        },
+    }

@@ -3,7 +3,8 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from compliance.rollups import load_bars, roll_up, roll_up_pending
+from compliance.rollups import roll_up, roll_up_pending
+from compliance.selectors import minute_bars
 from tests.compliance.engine_support import Sample, insert_samples, make_market, seconds
 
 T0 = datetime(2026, 3, 2, 10, 0, tzinfo=timezone.utc)
@@ -19,7 +20,7 @@ def test_a_minute_bar_summarises_its_samples():
     del samples[40]  # missing second
     insert_samples(market.pk, samples)
     roll_up_pending()
-    bar = load_bars(market_id=market.pk, start=T0, end=T0 + timedelta(minutes=1))[T0]
+    bar = minute_bars(market_id=market.pk, start=T0, end=T0 + timedelta(minutes=1))[T0]
     assert (bar.samples, bar.valid_samples, bar.judged_samples, bar.in_range_samples) == (59, 58, 58, 56)
     assert bar.spread_max == pytest.approx(0.7)
     assert bar.spread_min == pytest.approx(0.2)
