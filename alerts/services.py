@@ -102,7 +102,7 @@ def evaluate_rule(*, rule: AlertRule, verdict: kinds.Verdict, limit: float | Non
     alert.apply_machine_state(result.state)
     alert.value, alert.limit, alert.detail, alert.evaluated_at = verdict.value, limit, verdict.detail[:300], now
     for change in result.changes:
-        kind = {machine.Status.OK: EventKind.CANCELLED}.get(change, EventKind(change.value))
+        kind = EventKind.CANCELLED if change == machine.Status.OK else EventKind(change.value)
         if kind == EventKind.FIRING:
             alert.acknowledged_at, alert.acknowledged_by, alert.ack_note = None, None, ""  # a new episode needs a new ack
         _event(alert, kind, at=now, value=verdict.value, limit=limit)

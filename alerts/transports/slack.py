@@ -46,7 +46,8 @@ def slack_body(message: Message) -> dict:
         limit = "n/a" if message.limit is None else f"{message.limit:,.4g}"
         lines.append(f"*{message.kpi}:* {value} (limit {limit})")
     if message.since:
-        lines.append(f"*Since:* {message.since.replace('T', ' ').replace('+00:00', '')} UTC")
+        label = "Back in range since" if message.notice == "resolved" else "Since"
+        lines.append(f"*{label}:* {message.since.replace('T', ' ').replace('+00:00', '')} UTC")
     if message.url:
         lines.append(f"<{message.url}|Open in the monitor>")
     if message.notice in ("test", "digest"):
