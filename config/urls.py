@@ -9,6 +9,7 @@ urlpatterns = [
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("healthz", dashboard_views.healthz, name="healthz"),
     path("admin/", admin.site.urls),
+    path("alerts/", include("alerts.urls")),
     path("reports/", include("reports.urls")),
     path("", include("dashboard.urls")),
 ]
