@@ -100,7 +100,7 @@ DEMO_VENUES = (
                        demo_scenarios=("calm",)),
             MarketSpec("ETHUSDT", "ETH", "USDT", 2, 3, "20", 3_201.0,
                        demo_scenarios=("cancel_storm(start=180,duration=60)",)),
-            MarketSpec("XRPUSDT", "XRP", "USDT", 4, 1, "5", 0.62, desk_half_spread_pct=0.3,
+            MarketSpec("XRPUSDT", "XRP", "USDT", 4, 1, "5", 0.62, desk_half_spread_pct=0.3, background_half_spread_pct=0.5,
                        demo_scenarios=("spread_blowout(start=30,duration=300,factor=3)",)),
         ),
     ),

@@ -82,6 +82,13 @@ class SyntheticMarket:
 
     # The engine step -------------------------------------------------------------------------
 
+    def warm_up(self, now_ms: int) -> None:
+        """Fill the book before anyone connects: full background and the desk's ladder."""
+        while min(len(self.background[BID]), len(self.background[ASK])) < BACKGROUND_LEVELS:
+            self._churn_background()
+        self._quote(now_ms)
+        self.book.drain()
+
     def step(self, now_ms: int) -> None:
         self.steps += 1
         self._move_mid()

@@ -98,12 +98,15 @@ class Venue:
         self.desk = DeskAccount(market_type=spec.market_type, maker_fee=spec.maker_fee, taker_fee=spec.taker_fee,
                                 cycle_s=600 * scale, lock_s=options.lock_s * scale, min_orders=min_orders)
         self.desk.listeners.append(self._on_order_event)
+        self.desk.created_ms = now_ms()
         self.markets = {
             m.symbol: SyntheticMarket(m, market_type=spec.market_type, desk=self.desk, seed=seed, step_s=step_s)
             for m in spec.markets
         }
         self.connections: set[StreamConnection] = set()
         self.user_connections: set[StreamConnection] = set()
+        for market in self.markets.values():
+            market.warm_up(now_ms())
         self.listen_keys: dict[str, ListenKey] = {}
         self.faults = Faults()
         self.rates: dict[str, RateState] = {}
