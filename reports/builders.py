@@ -68,6 +68,7 @@ class MarketEvidence:
     total: dict
     incidents: list[Incident]
     exemption_episodes: list[dict] = field(default_factory=list)
+    liquidity_scores: list[dict] = field(default_factory=list)
     behaviour: dict = field(default_factory=dict)
     fees: dict = field(default_factory=dict)
     escalation: dict = field(default_factory=dict)
@@ -132,6 +133,7 @@ def build_document(*, scope: dict, period: dict, methodology: dict, evidence: li
                     {**plain(asdict(i)), "duration_s": i.duration_s} for i in sorted(ev.incidents, key=lambda i: (i.start, i.kind))
                 ],
                 "exemption_episodes": plain(ev.exemption_episodes),
+                "liquidity_scores": plain(ev.liquidity_scores),
                 "behaviour": plain(ev.behaviour),
                 "fees": plain(ev.fees),
                 "escalation": plain(ev.escalation),

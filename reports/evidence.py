@@ -11,16 +11,14 @@ from datetime import date, datetime, timedelta
 
 from django.db import connection
 
-from compliance import evaluation, rollups
-from compliance.models import ExcusedOutage, ExchangeIndicator, Market, Violation
+from compliance import behaviour, evaluation, fees, judging, selectors
+from compliance.models import ExchangeIndicator, Market, OwnFill, OwnOrder, Violation
 from compliance.selectors import obligation_periods
 
 from .builders import Incident, MarketEvidence, MinuteBar
 
 SPREAD_COLUMN = {"ask": "spread_ask_pct", "mid": "spread_mid_pct"}
 PERCENTILES = (0.5, 0.95, 0.99)
-# random_minute picks its second from this seed (compliance.evaluation.random_second).
-RANDOM_MINUTE_SEED = "lcm"
 
 
 def market_identity(market: Market) -> dict:
@@ -118,14 +116,7 @@ def _minute_bar(minute: datetime, bar: evaluation.Bar | None, version: int | Non
     )
 
 
-def _verdict_block(verdict: evaluation.PeriodVerdict, stats: dict, terms: evaluation.Terms) -> dict:
-    slips = [v for v in (stats["slippage"]["buy_avg_pct"], stats["slippage"]["sell_avg_pct"]) if v is not None]
-    valid = stats["valid_samples"]
-    score, components = evaluation.liquidity_score(
-        spread_avg_pct=stats["spread"]["avg_pct"], depth_avg_usd=stats["depth"]["total_avg_usd"],
-        uptime_pct=verdict.uptime_adjusted_pct, slippage_avg_pct=sum(slips) / len(slips) if slips else None,
-        slippage_fillable_share=(valid - stats["slippage"]["unfillable_seconds"]) / valid if valid else None, terms=terms,
-    )
+def _verdict_block(verdict: evaluation.PeriodVerdict, stats: dict) -> dict:
     return {
         "minutes": verdict.minutes_elapsed,
         "compliant_minutes": float(verdict.compliant_minutes),
@@ -140,10 +131,6 @@ def _verdict_block(verdict: evaluation.PeriodVerdict, stats: dict, terms: evalua
         "breach_budget_minutes": verdict.breach_budget_minutes,
         "passed": verdict.passed,
         **stats,
-        "liquidity_score": {
-            "score": score,
-            "components": [{"name": c.name, "value": c.value, "kpi": c.kpi, "ratio": c.ratio, "points": c.points} for c in components],
-        },
     }
 
 
@@ -201,6 +188,67 @@ def escalation(market: Market, end: datetime, breach_days: set[date]) -> dict:
             "violation_days": sorted(d.isoformat() for d in stored | breach_days if on - timedelta(days=evaluation.ESCALATION_WINDOW_DAYS) < d <= on)}
 
 
+def _millis(t: datetime | None) -> int | None:
+    return None if t is None else int(t.timestamp() * 1000)
+
+
+def own_orders(market: Market, start: datetime, end: datetime) -> list[behaviour.OrderRecord]:
+    rows = OwnOrder.objects.filter(market=market, placed_at__gte=start, placed_at__lt=end).order_by("placed_at", "order_id")
+    return [
+        behaviour.OrderRecord(order_id=o.order_id, side=o.side, order_type=o.order_type, time_in_force=o.time_in_force,
+                              price=o.price, orig_qty=o.orig_qty, executed_qty=o.executed_qty, status=o.status,
+                              placed_ms=_millis(o.placed_at), closed_ms=_millis(o.closed_at), cum_quote_qty=o.cum_quote_qty)
+        for o in rows
+    ]
+
+
+def own_fills(market: Market, start: datetime, end: datetime) -> list[behaviour.FillRecord]:
+    rows = OwnFill.objects.filter(market=market, traded_at__gte=start, traded_at__lt=end).order_by("traded_at", "trade_id")
+    return [
+        behaviour.FillRecord(trade_id=f.trade_id, order_id=f.order_id, side=f.side, price=f.price, qty=f.qty, quote_qty=f.quote_qty,
+                             commission=f.commission, commission_asset=f.commission_asset, is_maker=f.is_maker,
+                             traded_ms=_millis(f.traded_at))
+        for f in rows
+    ]
+
+
+def local_behaviour(orders: list, fills: list, dust_notional_usd) -> dict:
+    """The desk's own order behaviour over the whole period (compliance.behaviour formulas)."""
+    indicators = {}
+    placed = [o for o in orders if o.was_placed]
+    for value in (behaviour.unfilled_ratio(placed), behaviour.ioc_fok_expiration_ratio(placed),
+                  behaviour.quick_cancel_ratio(placed, behaviour.Indicator.ICR),
+                  behaviour.quick_cancel_ratio(placed, behaviour.Indicator.GCR),
+                  behaviour.dust_ratio(placed, dust_notional_usd)):
+        indicators[str(value.indicator)] = {"value": value.value, "orders": value.orders}
+    survival = behaviour.distribution(behaviour.survival_times_ms(orders))
+    maker_taker = behaviour.maker_taker_pct(fills)
+    return {
+        "orders_placed": len(placed),
+        "fills": len(fills),
+        "cancel_ratio_pct": behaviour.cancel_ratio_pct(orders),
+        "indicators_over_period": indicators,
+        "survival_ms": None if survival is None else {"count": survival.count, "mean": survival.mean, "median": survival.median,
+                                                      "p90": survival.p90, "max": survival.max},
+        "maker_ratio_pct": None if maker_taker is None else maker_taker[0],
+        "taker_proportion_pct": None if maker_taker is None else maker_taker[1],
+    }
+
+
+def fee_summary(fills: list) -> dict:
+    """Fees and rebates of the period's fills (compliance.fees); commission in a non-stable asset
+    without a USD rate is reported as such rather than guessed."""
+    if not fills:
+        return {}
+    try:
+        summary = fees.fees_and_rebates(fills)
+    except ValueError as exc:
+        return {"unavailable": str(exc)}
+    return {"maker_volume_usd": summary.maker_volume_usd, "taker_volume_usd": summary.taker_volume_usd,
+            "fees_paid_usd": summary.fees_paid_usd, "rebates_earned_usd": summary.rebates_earned_usd,
+            "net_fee_usd": summary.net_fee_usd}
+
+
 def exchange_behaviour(market: Market, start: datetime, end: datetime) -> dict:
     """What the exchange reported (apiTradingStatus polls) in the period, and its locks."""
     rows = list(ExchangeIndicator.objects.filter(market=market, observed_at__gte=start, observed_at__lt=end)
@@ -219,23 +267,14 @@ def exchange_behaviour(market: Market, start: datetime, end: datetime) -> dict:
     }
 
 
-def gather(market: Market, start: datetime, end: datetime) -> MarketEvidence:
+def gather(market: Market, start: datetime, end: datetime, *, now: datetime) -> MarketEvidence:
+    """The market's evidence for [start, end). `now` bounds what the engine may judge (the
+    exemption's recovery window may reach past the period's end)."""
     periods = obligation_periods(market_id=market.id, start=start, end=end)
-    # Idempotent: the bars are rebuilt from the stored samples under the versions in force.
-    rollups.roll_up(start=start, end=end, market_ids=[market.id])
-    bars = rollups.load_bars(market_id=market.id, start=start, end=end)
-    excused = list(ExcusedOutage.objects.filter(market=market, revoked_at__isnull=True, start__lt=end, end__gt=start)
-                   .order_by("start").values_list("start", "end"))
-    terms_of = {v.id: evaluation.Terms.from_terms(v.terms(), version_id=v.id) for _, _, v in periods}
+    span = judging.judge_span(market=market, start=start, end=end, now=now)
+    records, exempt = span.records, span.exempt
     version_of = {v.id: v.version for _, _, v in periods}
-    terms_at = []
-    for lo, hi, version in periods:
-        minute = lo
-        while minute < hi:
-            terms_at.append((minute, terms_of[version.id]))
-            minute += evaluation.MINUTE
-    records = evaluation.judge_minutes(bars, terms_at, market_id=market.id, seed=RANDOM_MINUTE_SEED, excused=excused)
-    exempt, episodes = evaluation.exempt_minutes_of(records)
+    terms_of = {v.id: evaluation.Terms.from_terms(v.terms(), version_id=v.id) for _, _, v in periods}
 
     results = []
     for lo, hi, version in periods:
@@ -243,9 +282,10 @@ def gather(market: Market, start: datetime, end: datetime) -> MarketEvidence:
         verdict = evaluation.period_verdict(own, exempt, minutes_total=len(own))
         stats = sample_statistics(market.id, lo, hi, version.spread_denominator)
         results.append({"obligation_version": version.version, "obligation_version_id": version.id, "from": lo, "to": hi,
-                        **_verdict_block(verdict, stats, terms_of[version.id])})
-    total = _total(market, start, end, records, exempt, periods, terms_of, results)
+                         **_verdict_block(verdict, stats)})
+    total = _total(market, start, end, records, exempt, periods, results)
 
+    bars = selectors.minute_bars(market_id=market.id, start=start, end=end)
     by_minute = {r.minute: r for r in records}
     minute_bars = []
     minute = start
@@ -257,6 +297,7 @@ def gather(market: Market, start: datetime, end: datetime) -> MarketEvidence:
         minute += evaluation.MINUTE
 
     breaches, breach_days = _hard_breaches(records, exempt, version_of)
+    orders, fills = own_orders(market, start, end), own_fills(market, start, end)
     return MarketEvidence(
         market=market_identity(market),
         obligations=obligation_entries(periods),
@@ -265,23 +306,39 @@ def gather(market: Market, start: datetime, end: datetime) -> MarketEvidence:
         total=total,
         incidents=_incidents(records, exempt, version_of) + breaches,
         exemption_episodes=[{"started": e.started, "subsided": e.subsided, "recovered": e.recovered, "status": e.status,
-                             "exempt_minutes": len(e.exempt_minutes)} for e in episodes],
-        behaviour=exchange_behaviour(market, start, end),
-        fees={},
+                             "exempt_minutes": len(e.exempt_minutes)} for e in span.episodes],
+        liquidity_scores=liquidity_scores(market, start, end, now=now) if periods else [],
+        behaviour={"local": local_behaviour(orders, fills, periods[-1][2].dust_notional_usd if periods else behaviour.DUST_NOTIONAL_USD),
+                   **exchange_behaviour(market, start, end)},
+        fees=fee_summary(fills),
         escalation=escalation(market, end, breach_days),
     )
 
 
-def _total(market, start, end, records, exempt, periods, terms_of, results) -> dict:
-    """The whole period under the versions in force (each minute judged by its own version)."""
+def liquidity_scores(market: Market, start: datetime, end: datetime, *, now: datetime) -> list[dict]:
+    """The engine's closed-day liquidity score of each whole UTC day in the period (computed and
+    stored by compliance.judging.score_closed_day, which is idempotent)."""
+    scores = []
+    day = start.date() if start == datetime.combine(start.date(), datetime.min.time(), tzinfo=start.tzinfo) else start.date() + timedelta(days=1)
+    while judging.day_bounds(day)[1] <= end:
+        score = judging.score_closed_day(market=market, day=day, now=now)
+        if score is not None:
+            scores.append({"day": day.isoformat(), "score": score.score, "obligation_version_id": score.obligation_version_id,
+                           "components": score.components})
+        day += timedelta(days=1)
+    return scores
+
+
+def _total(market, start, end, records, exempt, periods, results) -> dict:
+    """The whole period, each minute judged by its own version."""
     if not periods:
         return {"minutes": int((end - start).total_seconds() // 60), "passed": None, "uptime_raw_pct": None,
-                "uptime_adjusted_pct": None, "uptime_required_pct": None, "unknown_minutes": None, "no_obligation": True}
+                "uptime_adjusted_pct": None, "uptime_required_pct": None, "unknown_minutes": None, "no_obligation_minutes":
+                int((end - start).total_seconds() // 60)}
     verdict = evaluation.period_verdict(records, exempt, minutes_total=len(records))
-    latest = periods[-1][2]
-    stats = sample_statistics(market.id, start, end, latest.spread_denominator)
-    total = _verdict_block(verdict, stats, terms_of[latest.id])
-    # A period spanning versions passes only if each version's own minutes pass its own clause.
+    total = _verdict_block(verdict, sample_statistics(market.id, start, end, periods[-1][2].spread_denominator))
+    # Spread statistics use the latest version's denominator; a period spanning versions passes
+    # only if each version's own minutes pass its own clause.
     verdicts = [r["passed"] for r in results if r["passed"] is not None]
     total["passed"] = all(verdicts) if verdicts else None
     total["no_obligation_minutes"] = int((end - start).total_seconds() // 60) - len(records)

@@ -169,13 +169,28 @@ def _results(market: dict) -> list:
         ("Depth lower-bound seconds", ("depth", "incomplete_seconds"), ""),
         ("Slippage buy avg", ("slippage", "buy_avg_pct"), "%"), ("Slippage sell avg", ("slippage", "sell_avg_pct"), "%"),
         ("Cannot fill (seconds)", ("slippage", "unfillable_seconds"), ""),
-        ("Liquidity score (0–1000)", ("liquidity_score", "score"), ""),
     )
     for label, (group, key), unit in stats:
         rows.append([label] + [fmt((c.get(group) or {}).get(key), unit, 4) for c in columns])
     first = 50 * mm
     other = (WIDTH - first) / len(columns)
     return [Paragraph("Results", H3), _table(rows, widths=[first] + [other] * len(columns), font=7)]
+
+
+def _scores(market: dict) -> list:
+    scores = market["liquidity_scores"]
+    story = [Paragraph("Liquidity score (0–1000, per closed UTC day)", H3)]
+    if not scores:
+        return story + [Paragraph("No whole UTC day with an obligation in this period.", SMALL)]
+    names = [c for c in ("spread", "depth", "uptime", "slippage")]
+    rows = [["Day", "Score", *[f"{n} (value / KPI → points)" for n in names]]]
+    for s in scores[:62]:
+        cells = []
+        for n in names:
+            c = s["components"].get(n) or {}
+            cells.append(f"{fmt(c.get('value'))} / {fmt(c.get('kpi'))} → {fmt(c.get('points'))}")
+        rows.append([s["day"], fmt(s["score"]), *cells])
+    return story + [_table(rows, font=7)]
 
 
 def _incidents(market: dict) -> list:
@@ -219,6 +234,7 @@ def _market_section(market: dict, evidence: MarketEvidence, period_start, period
                        f"({m['quote_conversion']}). Market id {m['id']}.", SMALL)]
     story += _obligations(market)
     story += _results(market)
+    story += _scores(market)
     story.append(KeepTogether([
         Paragraph("Minute-by-minute compliance", H3),
         _image(charts.heatmap_png(evidence.bars, period_start, period_end)),

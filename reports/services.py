@@ -1,13 +1,15 @@
 """Writes for reports: request one, generate it (the pipeline), e-mail it, schedule the closed periods."""
 import logging
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.mail import EmailMessage
 from django.db import transaction
 from django.utils import timezone
+
+from compliance import rollups
 
 from . import builders, evidence, exports, pdf, selectors, storage
 from .models import Report, Scope, Status, Trigger
@@ -41,10 +43,14 @@ def produce(*, scope: dict, period: Period, markets, generated_at: datetime, pro
     Everything except the PDF cover and the manifest's 'generated' block depends only on the
     stored data and the inputs' identity, so two runs give the same JSON and CSV bytes.
     """
+    # Minutes whose samples arrived since the last roll-up are rolled up first (the engine's
+    # dirty-minute queue), so the verdicts read bars that match the stored samples.
+    progress(3, "rolling up new samples")
+    rollups.roll_up_pending()
     gathered = []
     for i, market in enumerate(markets):
         progress(5 + 70 * i // len(markets), f"gathering {market.venue.name} {market.symbol} ({i + 1}/{len(markets)})")
-        gathered.append(evidence.gather(market, period.start, period.end))
+        gathered.append(evidence.gather(market, period.start, period.end, now=generated_at))
     period_doc = {"kind": period.kind, "label": period.label, "start": builders.iso(period.start),
                   "end": builders.iso(period.end), "minutes": period.minutes}
     document = builders.build_document(scope=scope, period=period_doc, methodology=builders.methodology(gathered), evidence=gathered)
@@ -139,7 +145,7 @@ def schedule_closed_periods(*, now: datetime) -> list[Report]:
     Idempotent: a scheduled report that already exists for the same scope and period is not requested again.
     """
     periods = [closed_day(now)]
-    if now.astimezone(timezone.utc).day == 1:
+    if now.astimezone(UTC).day == 1:
         periods.append(closed_month(now))
     scopes = [(Scope.DESK, None, None), *selectors.subscribed_scopes()]
     created = []
