@@ -83,7 +83,7 @@ SELECT market_id, minute, max(version_id), coalesce(max(denominator), 'ask'),
        coalesce(bit_or(1::bigint << second) FILTER (WHERE is_judged), 0),
        coalesce(bit_or(1::bigint << second) FILTER (WHERE in_range), 0),
        count(*) FILTER (WHERE present),
-       now()
+       %(stamp)s
 FROM ranged
 GROUP BY market_id, minute
 ON CONFLICT (market_id, minute) DO UPDATE SET
@@ -99,11 +99,11 @@ ON CONFLICT (market_id, minute) DO UPDATE SET
     presence_samples = EXCLUDED.presence_samples, rolled_at = EXCLUDED.rolled_at
 """
 
-# Bars in the windows that this statement did not refresh lost all their samples (a delete).
+# Bars in the windows that this roll-up did not refresh (stamp) lost all their samples (a delete).
 _DELETE_STALE = f"""
 DELETE FROM {MINUTE_BAR_TABLE} b
 USING unnest(%(w_market)s::int[], %(w_lo)s::timestamptz[], %(w_hi)s::timestamptz[]) AS w(market_id, lo, hi)
-WHERE b.market_id = w.market_id AND b.minute >= w.lo AND b.minute < w.hi AND b.rolled_at < now()
+WHERE b.market_id = w.market_id AND b.minute >= w.lo AND b.minute < w.hi AND b.rolled_at <> %(stamp)s
   AND b.minute >= %(lo)s AND b.minute < %(hi)s
 """
 
@@ -168,6 +168,9 @@ def _roll_up_windows(windows: list[tuple[int, datetime, datetime]]) -> int:
         )},
     }
     with connection.cursor() as cur:
+        # Each roll-up's own stamp (not now(), which is constant within a transaction).
+        cur.execute("SELECT clock_timestamp()")
+        params["stamp"] = cur.fetchone()[0]
         cur.execute(_UPSERT, params)
         written = cur.rowcount
         cur.execute(_DELETE_STALE, params)
