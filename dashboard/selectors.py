@@ -372,7 +372,8 @@ def order_behaviour(market_ids: list[int], limits_by_market: dict[int, dict | No
             })
         status = worst(*(g["status"] for g in gauges)) if gauges else UNKNOWN
         locks = [g for g in gauges if g.get("locked")]
-        text = (f"locked until {locks[0]['recover_at'] or '?'}" if locks else
+        recover = next((i.planned_recover_time for i in by_market.get(market_id, []) if i.is_locked), None)
+        text = (f"locked until {recover:%Y-%m-%d %H:%M:%S} UTC" if recover else "locked" if locks else
                 f"{len(gauges)} indicator(s)" if gauges else "no order data")
         result[market_id] = {"status": status, "text": text, "gauges": gauges}
     return result
@@ -409,8 +410,7 @@ def overview_rows(*, now: datetime) -> list[dict]:
 
 
 def overview_row(market: Market, limits: dict | None, live: dict, uptime: dict, behaviour: dict) -> dict:
-    statuses = [live["spread"]["status"], live["depth"]["status"], uptime["status"], behaviour["status"]]
-    overall = UNKNOWN if live["stale"] else worst(*statuses)
+    overall = market_status(live, uptime, behaviour)
     return {
         "market_id": market.id, "venue": market.venue.name, "tier": market.venue.tier, "symbol": market.symbol,
         "limits": limits, "live": live, "uptime": uptime,
@@ -419,6 +419,17 @@ def overview_row(market: Market, limits: dict | None, live: dict, uptime: dict, 
         "score": None, "escalation": None,
         "status": overall,
     }
+
+
+def market_status(live: dict, uptime: dict, behaviour: dict) -> str:
+    """The row's verdict: unknown when the book is not known now (stale or invalid); else the worst known obligation.
+
+    An obligation that cannot be judged yet (no own orders, no closed minute) does not hide what is known.
+    """
+    if live["stale"] or UNKNOWN in (live["spread"]["status"], live["depth"]["status"]):
+        return UNKNOWN
+    known = [s for s in (live["spread"]["status"], live["depth"]["status"], uptime["status"], behaviour["status"]) if s != UNKNOWN]
+    return worst(*known)
 
 
 def live_update(payload: dict, limits: dict | None, *, now: datetime) -> dict:

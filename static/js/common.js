@@ -2,7 +2,7 @@
    UTC clock, and a WebSocket that reconnects with backoff and asks the page to resync. */
 "use strict";
 (function () {
-  const ICON = {ok: "✓", warning: "!", breach: "✕", unknown: "?", not_enforced: "–", stale: "⏸"};
+  const ICON = {ok: "✓", warning: "!", breach: "✕", unknown: "?", not_enforced: "–"};
   const LABEL = {ok: "OK", warning: "Warning", breach: "Breach", unknown: "Unknown", not_enforced: "Not enforced", stale: "STALE"};
   const SEVERITY = {not_enforced: 0, ok: 0, unknown: 1, warning: 2, breach: 3};
 

@@ -64,7 +64,7 @@
 
   // ---------------------------------------------------------------- history mode
   const form = el("history");
-  function isoInput(d) { return d.toISOString().slice(0, 16); }
+  function isoInput(d) { return d.toISOString().slice(0, 16).replace("T", " "); }
   form.elements.start.value = isoInput(new Date(serverNow() - 6 * 3600e3));
   form.elements.end.value = isoInput(new Date(serverNow()));
   form.addEventListener("submit", () => {
@@ -104,7 +104,7 @@
     const lb = !stale && live.depth_lower_bound ? ` <span class="lower-bound">lower bound</span>` : "";
     el("card-depth").innerHTML = `<span class="num">${stale || live.depth_bid_usd == null ? "—" : (live.depth_lower_bound ? "≥ " : "") + usd(live.depth_bid_usd + live.depth_ask_usd)}</span> ${badge(depthSt.status, depthSt.text)}${lb}` +
       `<br><small>bid ${stale ? "—" : usd(live.depth_bid_usd)} · ask ${stale ? "—" : usd(live.depth_ask_usd)}</small>`;
-    el("card-age").innerHTML = age == null ? `<span class="stale-tag">⏸ NO DATA</span>` : stale ? `<span class="stale-tag">⏸ STALE ${Math.round(age)} s</span>` : `<span class="num">${Math.max(0, Math.round(age))} s</span><br><small>${utc(live.ts)}</small>`;
+    el("card-age").innerHTML = age == null ? `<span class="stale-tag">NO DATA</span>` : stale ? `<span class="stale-tag">STALE ${Math.round(age)} s</span>` : `<span class="num">${Math.max(0, Math.round(age))} s</span><br><small>${utc(live.ts)}</small>`;
     document.getElementById("cards").dataset.stale = stale ? "1" : "0";
     if (state) {
       const u = state.uptime;
@@ -129,10 +129,14 @@
       line("uptime so far %", "#0969da", {x, y}),
       {type: "scatter", mode: "markers", name: "non-compliant minute", x: badX, y: badY, marker: {color: "#cf222e", size: 5, symbol: "x"}},
       {type: "scatter", mode: "markers", name: "unknown minute (no data)", x: unkX, y: unkY, marker: {color: "#57606a", size: 5, symbol: "circle-open"}},
-    ], {...BASE, uirevision: "uptime", shapes, xaxis: {type: "date", title: {text: "minute (UTC)"}}, yaxis: {title: {text: "%"}, range: [Math.min(90, ...y.concat([100])) - 1, 100.5]}}, CONFIG);
+    ], {...BASE, uirevision: "uptime", shapes, xaxis: {type: "date", title: {text: "minute (UTC)"}, range: todayRange()}, yaxis: {title: {text: "%"}, range: [Math.min(90, ...y.concat([100])) - 1, 100.5]}}, CONFIG);
     el("uptime-text").innerHTML = u.budget_minutes != null
       ? `${badge(u.status, u.text)} breach budget today: <b>${u.budget_left_minutes.toFixed(1)}</b> of ${u.budget_minutes.toFixed(1)} min left · ${u.compliant_minutes} of ${u.elapsed_minutes} closed minutes compliant · ${u.unknown_minutes} unknown`
       : `${badge(u.status, u.text)} ${esc(u.text)}`;
+  }
+  function todayRange() {
+    const day = new Date(serverNow()).toISOString().slice(0, 10);
+    return [`${day} 00:00:00`, `${day} 23:59:59`];
   }
   function cumAt(side, price) {
     // cumulative depth of the book side up to the own order's price (best first)
@@ -191,7 +195,7 @@
     const recent = stretches.slice(-10).reverse();
     el("breaches").innerHTML = recent.length
       ? `<tr><th>from</th><th>to (incl.)</th><th>minutes</th><th>kind</th></tr>` + recent.map(s => `<tr><td>${utc(s.start)}</td><td>${utc(s.end)}</td><td>${(Date.parse(s.end) - Date.parse(s.start)) / 60000 + 1}</td><td>${badge(s.kind === "non-compliant" ? "breach" : "unknown")} ${s.kind}</td></tr>`).join("")
-      : `<tr><td class="muted">Every closed minute today was compliant.</td></tr>`;
+      : `<tr><td class="muted">${timeline.length ? "Every closed minute today was compliant." : "No closed minute under obligation yet today."}</td></tr>`;
   }
   function refreshState() {
     return getJSON(`${LCM.api}state/`).then(s => {

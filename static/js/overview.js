@@ -20,7 +20,10 @@
       row.live.spread = {status: "unknown", text: "stale: no fresh data"};
       row.live.depth = {status: "unknown", text: "stale: no fresh data"};
     }
-    row.status = row.live.stale ? "unknown" : worst([row.live.spread.status, row.live.depth.status, row.uptime.status, row.behaviour.status]);
+    // The same rule as dashboard.selectors.market_status, re-applied as live cells change between resyncs.
+    const book = [row.live.spread.status, row.live.depth.status];
+    row.status = row.live.stale || book.includes("unknown") ? "unknown"
+      : worst(book.concat([row.uptime.status, row.behaviour.status]).filter(s => s !== "unknown"));
   }
   function index() {
     byId = new Map(rows.map(r => [r.market_id, r]));
@@ -71,9 +74,9 @@
   }
   function cellAge(r) {
     const age = ageSeconds(r);
-    if (age == null) return `<span class="stale-tag">⏸ NO DATA</span>`;
+    if (age == null) return `<span class="stale-tag">NO DATA</span>`;
     const text = age < 120 ? `${Math.max(0, Math.round(age))} s` : age < 7200 ? `${Math.round(age / 60)} min` : `${Math.round(age / 3600)} h`;
-    return r.live.stale ? `<span class="stale-tag">⏸ STALE ${text}</span>` : `<span title="${utc(r.live.ts)}">${text}</span>`;
+    return r.live.stale ? `<span class="stale-tag">STALE ${text}</span>` : `<span title="${utc(r.live.ts)}">${text}</span>`;
   }
   function rowHtml(r) {
     return `<tr data-market-id="${r.market_id}" data-status="${r.status}" class="${r.live.stale ? "row-stale" : ""} row-${r.status}">` +

@@ -15,7 +15,7 @@ SAMPLE_FIELDS = (
 )
 
 
-def make_market(symbol="BTCUSDT", venue_name="Binance spot", tier=1, **terms):
+def make_market(symbol="BTCUSDT", venue_name="Binance spot", tier=1, effective_from=None, **terms):
     from django.contrib.auth.models import Group
 
     for role in ("viewer", "operator", "admin"):  # a transactional test flushed the migration's rows
@@ -29,7 +29,7 @@ def make_market(symbol="BTCUSDT", venue_name="Binance spot", tier=1, **terms):
     market = Market.objects.create(venue=venue, symbol=symbol, base_asset=symbol[:-4], quote_asset="USDT",
                                    tick_size=Decimal("0.01"))
     change_obligation(market=market, terms=terms, changed_by=None, reason="test contract",
-                      effective_from=datetime(2020, 1, 1, tzinfo=timezone.utc))
+                      effective_from=effective_from or datetime(2020, 1, 1, tzinfo=timezone.utc))
     return market
 
 
@@ -90,3 +90,16 @@ def admin(django_user_model):
 
 def utcnow():
     return datetime.now(timezone.utc)
+
+
+def write_book(market_id, ts, bids, asks, update_id=1):
+    """A stored top-N snapshot, levels as [price, qty] strings the way the exchange sends them."""
+    import json
+
+    ensure_partitions(ts.date() - timedelta(days=1), ts.date() + timedelta(days=1))
+    with connection.cursor() as cur:
+        cur.execute(
+            "INSERT INTO compliance_book_snapshot (market_id, ts, update_id, bids, asks) VALUES (%s, %s, %s, %s, %s)",
+            [market_id, ts, update_id, json.dumps([[str(p), str(q)] for p, q in bids]),
+             json.dumps([[str(p), str(q)] for p, q in asks])],
+        )

@@ -1,0 +1,222 @@
+"""The dashboard as a person uses it: headless Chromium (Debian's) against uvicorn on the test database."""
+import os
+import time
+from datetime import timedelta
+
+import pytest
+
+from compliance.models import ExchangeIndicator, OwnOrder
+
+from .browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, AsgiServer, Publisher, login
+from .conftest import clear_samples, sample, user_with_role, utcnow, write_book, write_samples
+from .conftest import make_market as make_market_since_2020
+
+# Playwright's sync API keeps an event loop running in this thread; the test's own ORM calls are
+# still plain synchronous code between browser steps.
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+SOAK_SECONDS = int(os.environ.get("DASHBOARD_SOAK_SECONDS", "10"))
+
+
+@pytest.fixture(scope="module")
+def server(django_db_setup, django_db_blocker, tmp_path_factory):
+    from django.conf import settings
+
+    srv = AsgiServer(settings.DATABASES["default"]["NAME"], tmp_path_factory.mktemp("static"))
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def publisher():
+    pub = Publisher()
+    yield pub
+    pub.close()
+
+
+@pytest.fixture
+def page(browser):
+    context = browser.new_context(viewport={"width": 1500, "height": 1000})
+    page = context.new_page()
+    errors = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    yield page
+    context.close()
+    assert not errors, f"JavaScript errors: {errors}"
+
+
+@pytest.fixture(autouse=True)
+def fresh_tables():
+    clear_samples()
+    yield
+    clear_samples()
+
+
+def make_market(symbol, **kw):
+    """Under obligation from now on: the day's earlier minutes are not owed (else they count as unknown)."""
+    return make_market_since_2020(symbol, effective_from=utcnow() - timedelta(seconds=1), **kw)
+
+
+def live_payload(market_id, spread, **kw):
+    s = sample(market_id, utcnow(), spread=spread, **kw)
+    return {**s, "ts": s["ts"].isoformat()}
+
+
+def test_overview_shows_each_market_with_the_right_status(server, page, django_user_model, publisher):
+    ok, wide, quiet, thin = (make_market("OKUSDT"), make_market("WIDEUSDT"), make_market("QUIETUSDT"),
+                             make_market("THINUSDT", venue_name="Bybit spot", tier=2))
+    now = utcnow()
+    write_samples([sample(ok.id, now), sample(wide.id, now, spread=1.1),
+                   sample(thin.id, now, spread=0.6, bid_usd=4_000, ask_usd=4_000, complete=False)])
+    user_with_role(django_user_model, "vera-viewer", "viewer")
+    login(page, server.url, "vera-viewer", "pw-vera-viewer-123")
+    page.wait_for_selector("body[data-ready='1']")
+    row = lambda m: page.locator(f"tr[data-market-id='{m.id}']")  # noqa: E731
+    assert row(wide).get_attribute("data-status") == "breach"
+    assert "Breach" in row(wide).inner_text() and "above max 0.8 %" in row(wide).inner_html()
+    assert row(thin).get_attribute("data-status") == "breach"
+    assert "lower bound" in row(thin).inner_text()
+    assert "STALE" in row(quiet).inner_text() or "NO DATA" in row(quiet).inner_text()
+    # keep the live ones fresh while the screenshot is taken
+    for m, spread in ((ok, 0.05), (wide, 1.1)):
+        publisher.publish(live_payload(m.id, spread))
+    page.wait_for_selector(f"#conn[data-state='live']")
+    assert row(ok).get_attribute("data-status") == "ok"
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "overview.png"), full_page=True)
+    # filters: status and search
+    page.select_option("select[name=status]", "breach")
+    assert page.locator("tbody tr[data-market-id]").count() == 2
+    page.select_option("select[name=status]", "")
+    page.fill("input[name=q]", "quiet")
+    assert page.locator("tbody tr[data-market-id]").count() == 1
+
+
+def test_market_page_spread_chart_gains_points_live(server, page, django_user_model, publisher):
+    m = make_market("LIVEUSDT")
+    now = utcnow().replace(microsecond=0)
+    write_samples([sample(m.id, now - timedelta(seconds=s), spread=0.05 + s * 0.001) for s in range(1, 120)])
+    write_book(m.id, now - timedelta(seconds=1), bids=[(99.95 - i * 0.1, 5 + i) for i in range(40)],
+               asks=[(100.0 + i * 0.1, 4 + i) for i in range(40)])
+    for order_id, side, price in ((1, "BUY", 99.75), (2, "SELL", 100.3), (3, "SELL", 100.8)):
+        OwnOrder.objects.create(market=m, order_id=order_id, side=side, order_type="LIMIT", time_in_force="GTC",
+                                price=price, orig_qty=3, status="NEW", placed_at=now, updated_at=now)
+    OwnOrder.objects.create(market=m, order_id=4, side="BUY", order_type="LIMIT", time_in_force="GTC", price=99,
+                            orig_qty=1, status="CANCELED", placed_at=now, updated_at=now, closed_at=now)
+    ExchangeIndicator.objects.create(venue=m.venue, market=m, indicator="UFR", value=0.91, trigger_value=0.995,
+                                     observed_at=now)
+    ExchangeIndicator.objects.create(venue=m.venue, market=m, indicator="GCR", value=0.995, trigger_value=0.99,
+                                     is_locked=True, planned_recover_time=now + timedelta(minutes=12), observed_at=now)
+    user_with_role(django_user_model, "vera-viewer", "viewer")
+    login(page, server.url, "vera-viewer", "pw-vera-viewer-123")
+    page.goto(f"{server.url}/markets/{m.id}/")
+    page.wait_for_selector("#conn[data-state='live']")
+    page.wait_for_selector("body[data-ready='1']")
+    count = "() => document.getElementById('chart-spread').data[0].y.filter(v => v != null).length"
+    page.wait_for_function(f"({count})() >= 100")
+    before = page.evaluate(count)
+    for i in range(4):
+        publisher.publish(live_payload(m.id, 0.3 + i * 0.1))
+        time.sleep(1.0)
+    page.wait_for_function(f"({count})() >= {before + 3}", timeout=5000)
+    assert "Warning" in page.inner_text("#card-spread")  # 0.6 % is above the 0.5 % target
+    assert "LOCKED" in page.inner_text("#indicators") and "Breach" in page.inner_text("#card-behaviour")
+    assert page.evaluate("document.getElementById('chart-book').data.map(t => t.name)") == [
+        "bids (cumulative USD)", "asks (cumulative USD)", "own bids", "own asks"]
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "market.png"), full_page=True)
+
+
+def test_operator_sees_a_breach_appear_without_reloading(server, page, django_user_model, publisher):
+    m = make_market("TURNUSDT")
+    write_samples([sample(m.id, utcnow())])
+    user_with_role(django_user_model, "otto-operator", "operator")
+    login(page, server.url, "otto-operator", "pw-otto-operator-123")
+    page.wait_for_selector("#conn[data-state='live']")
+    page.evaluate("window.__sameDocument = true")
+    publisher.publish(live_payload(m.id, 0.05))
+    page.wait_for_selector(f"tr[data-market-id='{m.id}'] .s-ok")
+    publisher.publish(live_payload(m.id, 2.5))
+    page.wait_for_selector(f"tr[data-market-id='{m.id}'][data-status='breach']", timeout=5000)
+    assert page.evaluate("window.__sameDocument") is True  # no reload happened
+
+
+def test_viewer_cannot_reach_admin_edits(server, page, django_user_model):
+    m = make_market("EDITUSDT")
+    user_with_role(django_user_model, "vera-viewer", "viewer")
+    login(page, server.url, "vera-viewer", "pw-vera-viewer-123")
+    page.goto(f"{server.url}/obligations/{m.id}/")
+    assert page.locator("text=Change log").count() == 1
+    assert page.locator("form.obligation").count() == 0
+    status = page.evaluate(
+        """async (url) => {
+            const csrf = document.querySelector('input[name=csrfmiddlewaretoken]').value;
+            const body = new URLSearchParams({csrfmiddlewaretoken: csrf, reason: 'sneaky', spread_max_pct: '9'});
+            return (await fetch(url, {method: 'POST', body})).status;
+        }""",
+        f"{server.url}/obligations/{m.id}/",
+    )
+    assert status == 403
+    page.goto(f"{server.url}/admin/")
+    assert "/admin/login/" in page.url  # not staff: Django's admin refuses
+
+
+def _heap_mb(page) -> float:
+    cdp = page.context.new_cdp_session(page)
+    cdp.send("HeapProfiler.collectGarbage")
+    used = cdp.send("Runtime.getHeapUsage")["usedSize"]
+    cdp.detach()
+    return used / 1e6
+
+
+def _soak(server, browser, django_user_model, publisher, seconds):
+    markets = [make_market(f"SOAK{i}USDT") for i in range(20)]
+    user_with_role(django_user_model, "vera-viewer", "viewer")
+    context = browser.new_context(viewport={"width": 1400, "height": 900})
+    overview, market = context.new_page(), context.new_page()
+    login(overview, server.url, "vera-viewer", "pw-vera-viewer-123")
+    market.goto(f"{server.url}/markets/{markets[0].id}/")
+    for p in (overview, market):
+        p.wait_for_selector("#conn[data-state='live']")
+
+    def tick(i):
+        for m in markets:
+            publisher.publish(live_payload(m.id, 0.05 + (i % 30) * 0.03))
+
+    for i in range(5):  # warm-up: charts and rows exist before the first measurement
+        tick(i)
+        time.sleep(1)
+    start = {"overview": _heap_mb(overview), "market": _heap_mb(market)}
+    end_at, i = time.monotonic() + seconds, 5
+    while time.monotonic() < end_at:
+        tick(i)
+        i += 1
+        time.sleep(1)
+    end = {"overview": _heap_mb(overview), "market": _heap_mb(market)}
+    points = market.evaluate("document.getElementById('chart-spread').data[0].x.length")
+    context.close()
+    print(f"soak {seconds}s JS heap MB start={start} end={end} spread points={points}")
+    for name in start:
+        # The spread window holds at most 900 points; anything beyond a few MB would be a leak.
+        assert end[name] < start[name] + 15, f"{name} heap grew from {start[name]:.1f} to {end[name]:.1f} MB"
+    assert points <= 900
+
+
+def test_soak_short(server, browser, django_user_model, publisher):
+    _soak(server, browser, django_user_model, publisher, SOAK_SECONDS)
+
+
+@pytest.mark.slow
+def test_soak_ten_minutes(server, browser, django_user_model, publisher):
+    _soak(server, browser, django_user_model, publisher, 600)
