@@ -23,8 +23,10 @@ class MarketSignals:
     spread_mid_pct: float | None = None
     depth_bid_usd: float | None = None
     depth_ask_usd: float | None = None
-    uptime_minutes_elapsed: int | None = None
-    uptime_non_compliant_minutes: int | None = None  # unknown minutes included (DESIGN.md 'Uptime')
+    uptime_lost_minutes: float | None = None  # today's non-compliant minutes so far, as the engine judged them
+    uptime_allowed_minutes: float | None = None  # the day's allowance of non-compliant minutes
+    uptime_budget_minutes: int | None = None  # still allowed today; < 0 = the day has failed
+    uptime_unrecoverable: bool | None = None
     cancel_ratio_pct: float | None = None
     indicator_name: str | None = None
     indicator_ratio: float | None = None  # worst value / trigger among the latest indicators
@@ -88,21 +90,13 @@ def _side_depth(s: MarketSignals) -> float | None:
     return min(s.depth_bid_usd, s.depth_ask_usd)
 
 
-def _budget_used_pct(s: MarketSignals, terms: dict) -> float | None:
+def _budget_used_pct(s: MarketSignals) -> float | None:
     """Share of today's non-compliance allowance already spent, %."""
-    if s.uptime_non_compliant_minutes is None or terms.get("uptime_required_pct") is None:
+    if s.uptime_lost_minutes is None or s.uptime_allowed_minutes is None:
         return None
-    allowance = 1440 * (100 - float(terms["uptime_required_pct"])) / 100
-    if allowance <= 0:
-        return 100.0 if s.uptime_non_compliant_minutes > 0 else 0.0
-    return s.uptime_non_compliant_minutes / allowance * 100
-
-
-def _best_uptime_pct(s: MarketSignals) -> float | None:
-    """The highest uptime today can still reach if every remaining minute is compliant."""
-    if s.uptime_non_compliant_minutes is None:
-        return None
-    return (1440 - s.uptime_non_compliant_minutes) / 1440 * 100
+    if s.uptime_allowed_minutes <= 0:
+        return 100.0 if s.uptime_lost_minutes > 0 else 0.0
+    return s.uptime_lost_minutes / s.uptime_allowed_minutes * 100
 
 
 def _collector(s: MarketSignals, limit: float, terms: dict) -> Verdict:
@@ -157,9 +151,10 @@ KINDS: dict[str, Kind] = {
              _tier1_only, lambda s, lim, t: _above(_spread(s, t), lim)),
         Kind("uptime_budget_low", "Uptime budget running low", "today's non-compliance allowance used, %", "warning", 0,
              _uptime_terms(lambda t: float(t["early_warning_fraction"]) * 100),
-             lambda s, lim, t: _at_least(_budget_used_pct(s, t), lim)),
-        Kind("uptime_unrecoverable", "Uptime unrecoverable today", "best uptime still reachable today, %", "critical", 0,
-             _uptime_terms(lambda t: float(t["uptime_required_pct"])), lambda s, lim, t: _below(_best_uptime_pct(s), lim)),
+             lambda s, lim, t: _at_least(_budget_used_pct(s), lim)),
+        Kind("uptime_unrecoverable", "Uptime unrecoverable today", "non-compliant minutes still allowed today", "critical", 0,
+             _uptime_terms(lambda t: 0.0),
+             lambda s, lim, t: Verdict(s.uptime_unrecoverable, _f(s.uptime_budget_minutes), "the uptime clause cannot be met today")),
         Kind("cancel_ratio_breach", "Cancel ratio above the limit", "cancelled / placed orders (24 h), %", "critical", 0,
              lambda t, tier: _f(t["max_cancel_ratio_pct"]), lambda s, lim, t: _above(s.cancel_ratio_pct, lim)),
         Kind("indicator_warning", "Quantitative-rule indicator near its trigger", "indicator value / trigger value", "warning", 0,

@@ -1,13 +1,12 @@
 """Reads of the alerts app: the alerts list with filters, an alert's history, channels, the digest figures."""
 from datetime import date, datetime, time, timedelta, timezone
 
-from django.db import connection
 from django.db.models import Count, Q, QuerySet
 
-from compliance.selectors import NoObligation, active_markets, obligation_in_force
+from compliance.models import DailyResult
+from compliance.selectors import active_markets
 
 from .models import Alert, AlertEvent, Channel, DeliveryStatus, EventKind, Notification
-from .signals import minutes_compliant
 
 
 def alerts(*, status: str = "", severity: str = "", market_id: int | None = None, kind: str = "") -> QuerySet[Alert]:
@@ -39,33 +38,11 @@ def recent_notifications(*, channel: Channel, limit: int = 20) -> list[Notificat
 
 
 def daily_compliance(*, day: date) -> list[dict]:
-    """Per active market, the closed UTC day's uptime against the obligation in force at its end."""
+    """Per active market, the closed UTC day as the compliance engine judged it (None = not judged yet)."""
     start = datetime.combine(day, time(0), tzinfo=timezone.utc)
-    end = start + timedelta(days=1)
-    rows = []
-    for market in active_markets():
-        try:
-            terms = obligation_in_force(market_id=market.id, at=end - timedelta(microseconds=1)).terms()
-        except NoObligation:
-            continue
-        elapsed, compliant = minutes_compliant(market_id=market.id, terms=terms, start=start, end=end)
-        required = terms["uptime_required_pct"]
-        uptime = compliant / elapsed * 100
-        rows.append({
-            "market": str(market), "uptime_pct": uptime, "required": required,
-            "passed": None if required is None else uptime >= float(required),
-            "unknown_minutes": _unknown_minutes(market_id=market.id, start=start, end=end),
-            "alerts_fired": AlertEvent.objects.filter(alert__rule__market=market, kind=EventKind.FIRING, at__gte=start, at__lt=end).count(),
-        })
-    return rows
-
-
-def _unknown_minutes(*, market_id: int, start: datetime, end: datetime) -> int:
-    with connection.cursor() as cur:
-        cur.execute(
-            """SELECT count(DISTINCT date_trunc('minute', ts)) FROM compliance_sample
-               WHERE market_id = %s AND valid AND ts >= %s AND ts < %s""",
-            [market_id, start, end],
-        )
-        with_data = cur.fetchone()[0]
-    return int((end - start).total_seconds() // 60) - with_data
+    results = {r.market_id: r for r in DailyResult.objects.filter(day=day, is_closed=True)}
+    fired = dict(
+        AlertEvent.objects.filter(kind=EventKind.FIRING, at__gte=start, at__lt=start + timedelta(days=1))
+        .values_list("alert__rule__market_id").annotate(n=Count("id"))
+    )
+    return [{"market": str(m), "result": results.get(m.id), "alerts_fired": fired.get(m.id, 0)} for m in active_markets()]

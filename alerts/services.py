@@ -74,7 +74,7 @@ def evaluate_all(*, now: datetime | None = None) -> int:
             terms = obligation_in_force(market_id=market.id, at=now).terms()
         except NoObligation:
             continue
-        market_signals = signals.market_signals(market=market, terms=terms, now=now)
+        market_signals = signals.market_signals(market=market, now=now)
         for rule in rules:
             kind = kinds.KINDS[rule.kind]
             limit = float(rule.threshold) if rule.threshold is not None else kind.default_limit(terms, market.venue.tier)
@@ -235,11 +235,16 @@ def record_daily_digest(*, day: date) -> int:
     rows = daily_compliance(day=day)
     lines = [f"Compliance for {day:%Y-%m-%d} (UTC day, closed)."]
     for r in rows:
-        uptime = "n/a" if r["uptime_pct"] is None else f"{r['uptime_pct']:.2f} %"
-        verdict = {True: "PASS", False: "FAIL", None: "not enforced"}[r["passed"]]
+        if r["result"] is None:
+            lines.append(f"- {r['market']}: not judged yet; alerts fired {r['alerts_fired']}")
+            continue
+        d = r["result"]
+        uptime = "n/a" if d.uptime_adjusted_pct is None else f"{d.uptime_adjusted_pct:.2f} %"
+        verdict = {True: "PASS", False: "FAIL", None: "not enforced"}[d.passed]
+        required = "n/a" if d.uptime_required_pct is None else f"{d.uptime_required_pct:g} %"
         lines.append(
-            f"- {r['market']}: uptime {uptime} ({verdict}; required {r['required'] or 'n/a'}), "
-            f"unknown {r['unknown_minutes']} min, alerts fired {r['alerts_fired']}"
+            f"- {r['market']}: uptime {uptime} ({verdict}; required {required}), raw {d.uptime_raw_pct or 0:.2f} %, "
+            f"unknown {d.unknown_minutes} min, coverage {d.coverage_pct:.1f} %, alerts fired {r['alerts_fired']}"
         )
     if not rows:
         lines.append("No active markets.")
