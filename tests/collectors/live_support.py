@@ -114,3 +114,63 @@ class ThreadedHttpServer:
     def __exit__(self, *exc):
         self.loop.call_soon_threadsafe(self.loop.stop)
         self._thread.join(5)
+
+
+class SimulatorProcess:
+    """`python -m simulator` in a subprocess on a free port; control and truth over HTTP."""
+
+    def __init__(self, *args: str):
+        import subprocess
+        import sys
+
+        probe = socket.socket()
+        probe.bind(("127.0.0.1", 0))
+        self.port = probe.getsockname()[1]
+        probe.close()
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "simulator", "--port", str(self.port), *args],
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        )
+
+    def wait_ready(self, timeout_s: float = 20.0):
+        import time
+        import urllib.request
+
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"simulator exited: {self.process.stderr.read().decode()[-2000:]}")
+            try:
+                with urllib.request.urlopen(f"{self.base}/_sim/state", timeout=1) as r:
+                    if r.status == 200:
+                        return self
+            except OSError:
+                time.sleep(0.2)
+        raise TimeoutError("simulator did not start")
+
+    def venue_urls(self, venue: str) -> tuple[str, str]:
+        return f"{self.base}/{venue}", f"ws://127.0.0.1:{self.port}/{venue}"
+
+    def post(self, path: str, body: dict) -> dict:
+        import json
+        import urllib.request
+
+        request = urllib.request.Request(f"{self.base}{path}", data=json.dumps(body).encode(), method="POST",
+                                         headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=5) as r:
+            return json.loads(r.read())
+
+    def get(self, path: str) -> dict:
+        import json
+        import urllib.request
+
+        with urllib.request.urlopen(f"{self.base}{path}", timeout=5) as r:
+            return json.loads(r.read())
+
+    def stop(self):
+        self.process.terminate()
+        try:
+            self.process.wait(5)
+        except Exception:
+            self.process.kill()
