@@ -99,16 +99,13 @@ class Sampler:
         depth_bid = depth_ask = slip_buy = slip_sell = None
         own_bid_dev = own_ask_dev = own_share = own_touch = None
         if quote_usd is not None:
-            # Only the in-band slice is handed over (widened by the metric's edge tolerance so
-            # a level exactly at the edge is the function's call, not the slice's).
+            # The book keeps band sums per price bucket (OrderBook.band_notional), equal to
+            # metrics.depth_within_band over the band (tests/collectors/test_book_band_sums.py),
+            # with the same inclusive, tolerance-widened edges.
             slack = metrics.EDGE_TOLERANCE
-            depth_bid, depth_ask = metrics.depth_within_band(
-                book.bids_down_to(bid_floor * (1 - slack)),
-                book.asks_up_to(ask_ceiling * (1 + slack)),
-                bid_floor,
-                ask_ceiling,
-                quote_usd,
-            )
+            bid_quote, ask_quote = book.band_notional(bid_floor * (1 - slack), ask_ceiling * (1 + slack))
+            depth_bid = bid_quote * quote_usd
+            depth_ask = ask_quote * quote_usd
             slip_buy = metrics.slippage_pct(book.asks(), self.slippage_usd, quote_usd)
             slip_sell = metrics.slippage_pct(book.bids(), self.slippage_usd, quote_usd)
         if own is not None:

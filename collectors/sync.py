@@ -33,6 +33,7 @@ class Outcome(Enum):
     SYNCED = "synced"  # snapshot accepted and buffered events applied
     SNAPSHOT_PENDING = "snapshot_pending"  # snapshot newer than every buffered event: wait for the next
     SNAPSHOT_TOO_OLD = "snapshot_too_old"  # the stream starts after it: fetch another
+    SNAPSHOT_REJECTED = "snapshot_rejected"  # a level that is no price/quantity: fetch another
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +54,7 @@ class BookSync:
         self.synced = False
         self.unknown = []  # closed UnknownIntervals, oldest first
         self.resync_count = 0
+        self.rejected = deque(maxlen=20)  # why recent diffs or snapshots were unusable
         self._buffer = deque(maxlen=max_buffer)
         self._pending = None  # a snapshot waiting for its first event
         self.last_event_ms = None  # exchange time (E) of the last applied event
@@ -108,7 +110,12 @@ class BookSync:
             self._pending = None
             return Outcome.SNAPSHOT_TOO_OLD
         snapshot, self._pending = self._pending, None
-        self.book.load_snapshot(snapshot.last_update_id, snapshot.bids, snapshot.asks, snapshot.limit)
+        try:
+            self.book.load_snapshot(snapshot.last_update_id, snapshot.bids, snapshot.asks, snapshot.limit)
+        except (ValueError, TypeError) as exc:
+            self.book.clear()
+            self.rejected.append(f"snapshot {snapshot.last_update_id}: {exc}")
+            return Outcome.SNAPSHOT_REJECTED
         events = list(buffer)
         buffer.clear()
         if self._apply_levels(events[0]) is Outcome.RESYNC:
@@ -137,7 +144,13 @@ class BookSync:
 
     def _apply_levels(self, event):
         book = self.book
-        book.apply(event.bids, event.asks, event.final_id)
+        try:
+            book.apply(event.bids, event.asks, event.final_id)
+        except (ValueError, TypeError) as exc:
+            # Part of the event may be applied already: the book is no longer the exchange's.
+            self.rejected.append(f"{event!r}: {exc}")
+            self._lose_sync("malformed diff", None)
+            return Outcome.RESYNC
         if book.crossed():
             self._lose_sync("crossed book", None)
             return Outcome.RESYNC

@@ -1,0 +1,244 @@
+"""Replay throughput of the collector's order book against ccxt's, on real Binance BTCUSDT captures.
+
+    .venv/bin/python bench/replay.py
+
+Input: the diff-depth messages and the REST snapshot of each capture (shared/data/binance-captures),
+decompressed into memory first (the bookTicker and trade lines are not part of an order-book
+collector's input and are left out). Measured in CPU time of this process (the machine is shared),
+best of --repeat runs, one core:
+
+(a) parse + book + best bid/ask after every event;
+(b) the same plus the 1 s samples (spread, depth within ±2 %, band coverage, $10k slippage).
+
+Ours: collectors.replay.Replay (orjson, BookSync, OrderBook, Sampler) — the code live collection runs.
+ccxt 4.5.90: ccxt.pro.binance's own handle_message -> handle_order_book -> handle_order_book_message on
+its OrderBook, with orjson (as ccxt's ws client decodes), the snapshot unrolled as its
+fetch_order_book_snapshot does; for (b) the same compliance.metrics functions read its book sides.
+Writes its section into docs/benchmarks.md.
+"""
+import argparse
+import gzip
+import platform
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import orjson
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+import ccxt  # noqa: E402
+import ccxt.pro  # noqa: E402
+
+from collectors.capture import read_binance_capture  # noqa: E402
+from collectors.replay import Replay  # noqa: E402
+from collectors.sampler import Sampler, SecondClock  # noqa: E402
+from compliance import metrics  # noqa: E402
+
+CAPTURES = Path("/work/shared/data/binance-captures")
+DATASETS = {
+    "spot BTCUSDT 2024-08-08/09": ["spot_btcusdt_20240808.gz", "spot_btcusdt_20240809.gz"],
+    "USDⓈ-M BTCUSDT 2024-08-08": ["usdm_btcusdt_20240808.gz"],
+    "USDⓈ-M BTCUSDT 2024-07-18/19": ["usdm_btcusdt_20240718.gz", "usdm_btcusdt_20240719.gz"],
+}
+GOALS = "(a) ≥ 50,000 msgs/s on spot, (b) ≥ 30,000 msgs/s, and ≥ 4× ccxt"
+
+
+def book_lines(names):
+    """The depth-stream lines and the snapshot line of a capture, in order."""
+    lines = []
+    for name in names:
+        for line in read_binance_capture(CAPTURES / name):
+            if b'@depth' in line.raw[:40] or line.raw.startswith(b'{"lastUpdateId"'):
+                lines.append(line)
+    return lines
+
+
+# ---- ours ----------------------------------------------------------------------------------
+
+def run_ours(lines, with_samples):
+    touches = []
+    samples = []
+
+    def on_event(market):
+        touches.append(market.sync.book.touch())
+
+    sampler_factory = (lambda symbol: Sampler(1)) if with_samples else None
+    replay = Replay(on_event=on_event, sampler_factory=sampler_factory,
+                    on_sample=lambda market, sample: samples.append(sample))
+    feed = replay.feed
+    for line in lines:
+        feed(line)
+    return touches, samples
+
+
+# ---- ccxt, driven as ccxt.pro.binance drives its OrderBook -----------------------------------
+
+class _Client:
+    """The part of ccxt's ws Client that binance.handle_order_book touches (url, resolve, reject)."""
+
+    def __init__(self, url):
+        self.url = url
+        self.subscriptions = {}
+
+    def resolve(self, result, message_hash):
+        return result
+
+    def reject(self, error, message_hash):
+        raise error
+
+
+def run_ccxt(lines, with_samples, futures):
+    exchange = ccxt.pro.binance()
+    client = _Client("wss://fstream.binance.com/stream" if futures else "wss://stream.binance.com:9443/stream")
+    symbol = None
+    orderbook = exchange.order_book({})
+    touches = []
+    samples = []
+    clock = SecondClock()
+    edges = (None, None)
+    kind = "linear" if futures else "spot"
+    for line in lines:
+        message = orjson.loads(line.raw)  # ccxt's client decodes with orjson when importable
+        if "lastUpdateId" in message:
+            # ccxt.pro.binance.fetch_order_book_snapshot, without the REST round trip.
+            snapshot = exchange.parse_order_book(message, symbol)
+            snapshot["nonce"] = message["lastUpdateId"]
+            orderbook.reset(snapshot)
+            edges = (snapshot["bids"][-1][0], snapshot["asks"][-1][0])
+            cached, orderbook.cache = orderbook.cache, []
+            for item in cached:
+                U, u, pu = item["U"], item["u"], item.get("pu")
+                nonce = orderbook["nonce"]
+                if kind == "linear":
+                    if u < nonce:
+                        continue
+                    if (U <= nonce and u >= nonce) or pu == nonce:
+                        exchange.handle_order_book_message(client, item, orderbook)
+                else:
+                    if u <= nonce:
+                        continue
+                    if U - 1 <= nonce and u - 1 >= nonce:
+                        exchange.handle_order_book_message(client, item, orderbook)
+            continue
+        data = message["data"]
+        if symbol is None:
+            symbol = exchange.safe_market(data["s"], None, None, "swap" if futures else "spot")["symbol"]
+            exchange.orderbooks[symbol] = orderbook
+        if with_samples:
+            for ts_ms in clock.due(data["E"]):
+                samples.append(_ccxt_sample(orderbook, edges))
+        before = orderbook["nonce"]
+        exchange.handle_message(client, message)
+        if orderbook["nonce"] != before:
+            bids, asks = orderbook["bids"], orderbook["asks"]
+            touches.append((bids[0][0] if bids else None, asks[0][0] if asks else None))
+    return touches, samples
+
+
+def _ccxt_sample(orderbook, edges):
+    bids, asks = orderbook["bids"], orderbook["asks"]
+    if orderbook["nonce"] is None or not bids or not asks:
+        return None
+    best_bid, best_ask = bids[0][0], asks[0][0]
+    try:
+        spread_ask = metrics.spread_pct(best_bid, best_ask, "ask")
+    except metrics.InvalidBook:
+        return None
+    spread_mid = metrics.spread_pct(best_bid, best_ask, "mid")
+    floor, ceiling = metrics.band_edges(best_bid, best_ask)
+    return (
+        spread_ask,
+        spread_mid,
+        metrics.depth_within_band(bids, asks, floor, ceiling),
+        metrics.band_coverage(floor, ceiling, *edges),
+        metrics.slippage_pct(asks, 10_000.0),
+        metrics.slippage_pct(bids, 10_000.0),
+    )
+
+
+# ---- measuring ----------------------------------------------------------------------------
+
+def best_cpu_seconds(run, repeat):
+    best = None
+    result = None
+    for _ in range(repeat):
+        start = time.process_time()
+        result = run()
+        elapsed = time.process_time() - start
+        best = elapsed if best is None else min(best, elapsed)
+    return best, result
+
+
+def measure(name, files, repeat):
+    lines = book_lines(files)
+    futures = files[0].startswith("usdm")
+    messages = len(lines)
+    row = {"dataset": name, "messages": messages}
+    for variant, with_samples in (("a", False), ("b", True)):
+        ours_s, (our_touches, our_samples) = best_cpu_seconds(lambda: run_ours(lines, with_samples), repeat)
+        ccxt_s, (ccxt_touches, ccxt_samples) = best_cpu_seconds(lambda: run_ccxt(lines, with_samples, futures), repeat)
+        # Same input, same answers: the comparison is only fair if both books agree.
+        if our_touches[-1] != ccxt_touches[-1] or abs(len(our_touches) - len(ccxt_touches)) > 1:
+            raise SystemExit(f"{name}: ours and ccxt's books disagree ({our_touches[-1]} vs {ccxt_touches[-1]})")
+        row[variant] = (messages / ours_s, messages / ccxt_s)
+        if with_samples:
+            row["samples"] = len(our_samples)
+    return row
+
+
+def render(rows, repeat):
+    now = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    out = [
+        "<!-- bench:replay -->",
+        "## Replay throughput: local order book vs ccxt",
+        "",
+        "Command: `.venv/bin/python bench/replay.py`  ",
+        f"Machine: 2 cores (shared), Python {platform.python_version()}, ccxt {ccxt.__version__}; {now}; "
+        f"CPU time of one process, best of {repeat}.  ",
+        "Input: the depth-stream messages and the REST snapshot of each real capture, in memory "
+        "(bookTicker/trade lines left out). (a) parse + book + best bid/ask after every event; "
+        "(b) the same plus the 1 s samples (spread, depth within ±2 % of mid, band coverage, $10k slippage).  ",
+        f"Goals: {GOALS}.",
+        "",
+        "| capture | messages | samples | (a) ours msgs/s | (a) ccxt msgs/s | (a) ratio | (b) ours msgs/s | (b) ccxt msgs/s | (b) ratio |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for row in rows:
+        a_ours, a_ccxt = row["a"]
+        b_ours, b_ccxt = row["b"]
+        out.append(
+            f"| {row['dataset']} | {row['messages']:,} | {row['samples']:,} | {a_ours:,.0f} | {a_ccxt:,.0f} | "
+            f"{a_ours / a_ccxt:.1f}× | {b_ours:,.0f} | {b_ccxt:,.0f} | {b_ours / b_ccxt:.1f}× |"
+        )
+    out.append("<!-- /bench:replay -->")
+    return "\n".join(out)
+
+
+def write_section(section):
+    path = ROOT / "docs" / "benchmarks.md"
+    text = path.read_text() if path.exists() else "# Benchmarks\n"
+    start, end = "<!-- bench:replay -->", "<!-- /bench:replay -->"
+    if start in text and end in text:
+        text = text[: text.index(start)] + section + text[text.index(end) + len(end):]
+    else:
+        text = text.rstrip("\n") + "\n\n" + section + "\n"
+    path.parent.mkdir(exist_ok=True)
+    path.write_text(text)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--no-write", action="store_true", help="print only; leave docs/benchmarks.md alone")
+    args = parser.parse_args()
+    rows = [measure(name, files, args.repeat) for name, files in DATASETS.items()]
+    section = render(rows, args.repeat)
+    print(section)
+    if not args.no_write:
+        write_section(section)
+
+
+if __name__ == "__main__":
+    main()
