@@ -6,7 +6,7 @@ from django.db.models import Count, Q, QuerySet
 from compliance.models import DailyResult
 from compliance.selectors import active_markets
 
-from .models import Alert, AlertEvent, Channel, DeliveryStatus, EventKind, Notification
+from .models import Alert, AlertEvent, Channel, DeliveryStatus, EventKind
 
 
 def alerts(*, status: str = "", severity: str = "", market_id: int | None = None, kind: str = "") -> QuerySet[Alert]:
@@ -31,10 +31,6 @@ def channels() -> QuerySet[Channel]:
         queued=Count("notifications", filter=Q(notifications__status__in=(DeliveryStatus.QUEUED, DeliveryStatus.SENDING))),
         failed=Count("notifications", filter=Q(notifications__status=DeliveryStatus.FAILED)),
     ).prefetch_related("routes__venue", "routes__market")
-
-
-def recent_notifications(*, channel: Channel, limit: int = 20) -> list[Notification]:
-    return list(channel.notifications.order_by("-created_at")[:limit])
 
 
 def daily_compliance(*, day: date) -> list[dict]:
