@@ -183,9 +183,16 @@ def methodology(evidence: list[MarketEvidence]) -> dict:
         "(and, where the obligation says so, the depth at or above the minimum).",
         "A minute without any valid sample is unknown: it never counts as compliant; it counts against uptime unless "
         "an operator excused the outage (audited). Coverage is the share of the period's seconds with a valid sample.",
-        "Uptime raw = compliant minutes / minutes of the period. Exemption-adjusted uptime also counts minutes covered "
-        "by the volatility exemption (trailing 5-minute realized volatility above the trigger, widening within the cap, "
-        "recovery within the window) and excused outage minutes.",
+        "Uptime raw = compliant minutes / minutes of the period, excused outage minutes taken out of both. "
+        "Exemption-adjusted uptime also counts the minutes covered by the volatility exemption: trailing 5-minute "
+        f"realized volatility (Parkinson, from each minute's high/low mid) above {', '.join(used('vol_trigger_pct')) or '—'} % "
+        f"or above {', '.join(used('vol_trigger_multiple')) or '—'} × its 24 h average; widening up to "
+        f"{', '.join(used('vol_cap_multiple')) or '—'} × the target maximum is exempt provided the spread is back in range "
+        f"within {', '.join(used('vol_recovery_minutes')) or '—'} minutes after volatility subsides, otherwise those minutes "
+        "count as breaches.",
+        "Hard breaches (spread above the maximum permitted and not exempt, depth below the minimum) are listed per UTC day "
+        "as the engine records violations; the escalation ladder counts violation days over a rolling 90 days "
+        "(1st warning, 2nd penalty, 3rd delisting review). The liquidity score is the engine's closed-day score.",
         "Each minute is judged by the obligation version in force at that minute; a period spanning a change is "
         "reported per version and passes only if every version's own minutes pass its own clause.",
         "Percentiles of the spread are taken over the valid 1-second samples (continuous percentile).",

@@ -72,7 +72,7 @@ def heatmap_png(bars: list[MinuteBar], start: datetime, end: datetime) -> bytes:
     present = [s for s in STATUSES if s != "no_obligation" or any(b.status == s for b in bars)]
     ax.legend(
         handles=[Patch(facecolor=STATUS_COLOURS[s], edgecolor="#555", label=s.replace("_", " ")) for s in present],
-        loc="upper center", bbox_to_anchor=(0.5, -0.35 if by_hour else -0.9), ncol=len(present), fontsize=7, frameon=False,
+        loc="upper center", bbox_to_anchor=(0.5, -0.16 if by_hour else -0.5), ncol=len(present), fontsize=7, frameon=False,
     )
     return _png(fig)
 
@@ -89,6 +89,14 @@ def _series(bars, attr):
     t = [b.minute for b in bars]
     v = [np.nan if getattr(b, attr) is None else getattr(b, attr) for b in bars]
     return t, v
+
+
+def _headroom(ax, values, obligations, keys):
+    """Room above the highest line or limit so the legend never covers data."""
+    limits = [float(o["terms"][k]) for o in obligations for k in keys if o["terms"].get(k) is not None]
+    finite = [v for v in values if v == v] + limits
+    top = max(finite) if finite else 1.0
+    ax.set_ylim(0, top * 1.3 if top > 0 else 1.0)
 
 
 def _limit_steps(ax, obligations: list[dict], key: str, label: str, colour: str):
@@ -111,7 +119,7 @@ def spread_png(bars: list[MinuteBar], obligations: list[dict], start: datetime, 
     _limit_steps(ax, obligations, "spread_target_max_pct", "target max", "#e08000")
     _limit_steps(ax, obligations, "spread_max_pct", "max permitted", "#c00000")
     ax.set_ylabel("spread %", fontsize=7)
-    ax.set_ylim(bottom=0)
+    _headroom(ax, mx, obligations, ("spread_target_max_pct", "spread_max_pct"))
     _time_axis(ax, start, end)
     ax.legend(fontsize=6, loc="upper right", ncol=4)
     return _png(fig)
@@ -126,7 +134,7 @@ def depth_png(bars: list[MinuteBar], obligations: list[dict], start: datetime, e
     _limit_steps(ax, obligations, "depth_min_usd", "min combined", "#555555")
     _limit_steps(ax, obligations, "depth_min_side_usd", "min per side", "#9b59b6")
     ax.set_ylabel("USD within band", fontsize=7)
-    ax.set_ylim(bottom=0)
+    _headroom(ax, bid + ask, obligations, ("depth_min_usd", "depth_min_side_usd"))
     ax.yaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v / 1000:,.0f}k"))
     _time_axis(ax, start, end)
     ax.legend(fontsize=6, loc="upper right", ncol=4)

@@ -227,6 +227,31 @@ def _key_values(title: str, block: dict) -> list:
     return story + [_table(rows, widths=[60 * mm, WIDTH - 60 * mm], font=7)]
 
 
+def _behaviour(block: dict) -> list:
+    local = block["local"]
+    story = [Paragraph("Order behaviour", H3)]
+    survival = local["survival_ms"] or {}
+    rows = [["Desk's own orders (local)", "Value"],
+            ["Orders placed / fills", f"{fmt(local['orders_placed'])} / {fmt(local['fills'])}"],
+            ["Cancel ratio", fmt(local["cancel_ratio_pct"], "%", 3)],
+            ["Maker ratio / taker proportion", f"{fmt(local['maker_ratio_pct'], '%', 2)} / {fmt(local['taker_proportion_pct'], '%', 2)}"],
+            ["Order survival median / p90", f"{fmt(survival.get('median'), 'ms', 0)} / {fmt(survival.get('p90'), 'ms', 0)}"]]
+    for name, value in sorted(local["indicators_over_period"].items()):
+        rows.append([f"{name} over the period", f"{fmt(value['value'], '', 4)} ({fmt(value['orders'])} orders)"])
+    story.append(_table(rows, widths=[70 * mm, WIDTH - 70 * mm], font=7))
+    story.append(Spacer(1, 2 * mm))
+    exchange = [["Exchange-reported (apiTradingStatus)", "Value", "Trigger", "Locked", "Observed (UTC)"]]
+    for r in block["exchange_reported"]:
+        exchange.append([r["indicator"], fmt(r["value"]), fmt(r["trigger_value"]), fmt(r["is_locked"]), r["observed_at"]])
+    if len(exchange) == 1:
+        exchange.append([f"no poll in this period ({block['exchange_polls']} polls)", "—", "—", "—", "—"])
+    story.append(_table(exchange, font=7))
+    locks = [f"{lock['indicator']} locked at {lock['observed_at']}, recovery planned {lock['planned_recover_time'] or '—'}"
+             for lock in block["locks"]]
+    story.append(Paragraph("Locks: " + ("; ".join(locks) if locks else "none in this period."), SMALL))
+    return story
+
+
 def _market_section(market: dict, evidence: MarketEvidence, period_start, period_end) -> list:
     m = market["market"]
     story = [Paragraph(f"{m['venue']} · {m['symbol']}", H2),
@@ -242,7 +267,7 @@ def _market_section(market: dict, evidence: MarketEvidence, period_start, period
     story.append(KeepTogether([Paragraph("Spread", H3), _image(charts.spread_png(evidence.bars, evidence.obligations, period_start, period_end))]))
     story.append(KeepTogether([Paragraph("Depth within the band", H3), _image(charts.depth_png(evidence.bars, evidence.obligations, period_start, period_end))]))
     story += _incidents(market)
-    story += _key_values("Order behaviour (local and exchange-reported)", market["behaviour"])
+    story += _behaviour(market["behaviour"])
     story += _key_values("Fees and rebates", market["fees"])
     story += _key_values("Escalation ladder (rolling 90 days)", market["escalation"])
     story.append(PageBreak())
