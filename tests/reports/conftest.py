@@ -58,3 +58,15 @@ def market(db):
 
 DAY = date(2024, 8, 8)
 DAY_START = datetime(2024, 8, 8, tzinfo=UTC)
+
+
+def write_sample_tuples(samples) -> int:
+    """COPY collectors.sampler.Sample tuples (all columns of compliance_sample, in order)."""
+    samples = list(samples)
+    if samples:
+        ensure_partitions(min(s.ts for s in samples).date(), max(s.ts for s in samples).date())
+    with connection.cursor() as cur:
+        with cur.cursor.copy(f"COPY compliance_sample ({', '.join(samples[0]._fields)}) FROM STDIN") as copy:
+            for sample in samples:
+                copy.write_row(sample)
+    return len(samples)
