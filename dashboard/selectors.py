@@ -8,12 +8,14 @@ fresh data — never OK by default.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 from datetime import datetime, timedelta, timezone
 
 from django.conf import settings
 from django.db import connection
-from django.db.models import Count, Q
+from django.core.cache import cache
+from django.db.models import Count, Max, Q
 
 from compliance import metrics
 from compliance.models import ExchangeIndicator, Market, ObligationVersion, OwnOrder, TierPreset
@@ -260,7 +262,20 @@ def uptime_today(market_ids: list[int], *, now: datetime) -> dict[int, dict]:
 
     budget = minutes under obligation today × (1 − required %); every non-compliant or unknown
     minute spends one; below zero the day's clause can no longer be met (a hard breach).
+    It only changes when a minute closes (or an obligation changes), so it is cached until then.
     """
+    minute_now = now.replace(second=0, microsecond=0)
+    newest = ObligationVersion.objects.aggregate(n=Max("id"))["n"]
+    digest = hashlib.sha1(",".join(map(str, sorted(market_ids))).encode()).hexdigest()
+    key = f"dashboard:uptime:{minute_now:%Y%m%d%H%M}:{newest}:{digest}"
+    result = cache.get(key)
+    if result is None:
+        result = _uptime_today(market_ids, now=now)
+        cache.set(key, result, timeout=90)
+    return result
+
+
+def _uptime_today(market_ids: list[int], *, now: datetime) -> dict[int, dict]:
     start, minute_now = day_start(now), now.replace(second=0, microsecond=0)
     end_of_day = start + timedelta(days=1)
     periods = _periods(market_ids, start, end_of_day)
