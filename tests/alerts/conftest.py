@@ -120,3 +120,9 @@ def write_samples(market_id, start, seconds, *, spread_pct, depth_usd=60_000.0, 
                    depth_ask_usd = EXCLUDED.depth_ask_usd""",
             rows,
         )
+
+
+@pytest.fixture
+def desk_user(django_user_model):
+    # Not the shared admin_user: transactional tests flush the role groups a reused database had.
+    return django_user_model.objects.create_user("desk-admin", password="pw-123456-x")

@@ -23,9 +23,9 @@ def slack_channel(url, name="slack"):
     return services.save_channel(channel=Channel(name=name, kind="slack", config={"url": url}))
 
 
-def test_slack_500_twice_then_200_delivers_exactly_once(http_receiver, admin_user):
+def test_slack_500_twice_then_200_delivers_exactly_once(http_receiver, desk_user):
     http_receiver.script = [500, 500]
-    n = services.send_test(channel=slack_channel(http_receiver.url), actor=admin_user)
+    n = services.send_test(channel=slack_channel(http_receiver.url), actor=desk_user)
     outcomes = [delivery.deliver_due(policy=NO_WAIT) for _ in range(5)]
     assert outcomes[:3] == [{"queued": 1}, {"queued": 1}, {"sent": 1}] and outcomes[3:] == [{}, {}]
     assert [r[0] for r in http_receiver.requests] == [500, 500, 200]
@@ -34,10 +34,10 @@ def test_slack_500_twice_then_200_delivers_exactly_once(http_receiver, admin_use
     assert (n.status, n.attempts, n.last_error) == (DeliveryStatus.SENT, 3, "")
 
 
-def test_retries_back_off(http_receiver, admin_user):
+def test_retries_back_off(http_receiver, desk_user):
     http_receiver.script = [503]
     policy = delivery.Policy(lease_seconds=60, retry_base_seconds=30, retry_cap_seconds=600, max_attempts=10)
-    n = services.send_test(channel=slack_channel(http_receiver.url), actor=admin_user)
+    n = services.send_test(channel=slack_channel(http_receiver.url), actor=desk_user)
     before = timezone.now()
     assert delivery.deliver_due(policy=policy) == {"queued": 1}
     assert delivery.deliver_due(policy=policy) == {}  # not due yet: no hammering
@@ -48,16 +48,16 @@ def test_retries_back_off(http_receiver, admin_user):
     assert policy.retry_delay(1, retry_after_s=90) == 90
 
 
-def test_slack_410_marks_the_channel_broken_and_stops(http_receiver, admin_user):
+def test_slack_410_marks_the_channel_broken_and_stops(http_receiver, desk_user):
     http_receiver.script = [410]
     channel = slack_channel(http_receiver.url)
-    first = services.send_test(channel=channel, actor=admin_user)
+    first = services.send_test(channel=channel, actor=desk_user)
     assert delivery.deliver_due(policy=NO_WAIT) == {"failed": 1}
     channel.refresh_from_db()
     first.refresh_from_db()
     assert channel.broken_at is not None and "HTTP 410" in channel.broken_reason
     assert first.status == DeliveryStatus.FAILED and first.attempts == 1
-    later = services.send_test(channel=channel, actor=admin_user)
+    later = services.send_test(channel=channel, actor=desk_user)
     for _ in range(3):
         assert delivery.deliver_due(policy=NO_WAIT) == {}
     assert len(http_receiver.requests) == 1  # no retries, nothing more sent to a broken channel
@@ -67,20 +67,20 @@ def test_slack_410_marks_the_channel_broken_and_stops(http_receiver, admin_user)
     assert delivery.deliver_due(policy=NO_WAIT) == {"sent": 1}
 
 
-def test_unreachable_endpoint_is_transient(admin_user):
-    n = services.send_test(channel=slack_channel("http://127.0.0.1:9/hook"), actor=admin_user)
+def test_unreachable_endpoint_is_transient(desk_user):
+    n = services.send_test(channel=slack_channel("http://127.0.0.1:9/hook"), actor=desk_user)
     assert delivery.deliver_due(policy=NO_WAIT) == {"queued": 1}
     n.refresh_from_db()
     assert n.channel.broken_at is None and "ConnectionError" in n.last_error
 
 
-def test_a_refused_email_address_is_permanent(smtp_server, admin_user):
+def test_a_refused_email_address_is_permanent(smtp_server, desk_user):
     async def refuse(server, session, envelope, address, rcpt_options):
         return "550 5.1.1 no such mailbox"
 
     smtp_server.handle_RCPT = refuse
     channel = services.save_channel(channel=Channel(name="mail", kind="email", config={"recipients": ["nobody@example.com"]}))
-    services.send_test(channel=channel, actor=admin_user)
+    services.send_test(channel=channel, actor=desk_user)
     assert delivery.deliver_due(policy=NO_WAIT) == {"failed": 1}
     channel.refresh_from_db()
     assert channel.broken_at is not None and "refused" in channel.broken_reason
