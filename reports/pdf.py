@@ -8,7 +8,7 @@ from reportlab.lib import colors
 from reportlab.lib.pagesizes import A4
 from reportlab.lib.styles import getSampleStyleSheet
 from reportlab.lib.units import mm
-from reportlab.platypus import Image, KeepTogether, PageBreak, Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
+from reportlab.platypus import KeepTogether, PageBreak, Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
 
 from . import charts
 from .builders import MarketEvidence
@@ -262,23 +262,16 @@ def _market_section(market: dict, evidence: MarketEvidence, period_start, period
     story += _scores(market)
     story.append(KeepTogether([
         Paragraph("Minute-by-minute compliance", H3),
-        _image(charts.heatmap_png(evidence.bars, period_start, period_end)),
+        charts.heatmap(evidence.bars, period_start, period_end, WIDTH),
     ]))
-    story.append(KeepTogether([Paragraph("Spread", H3), _image(charts.spread_png(evidence.bars, evidence.obligations, period_start, period_end))]))
-    story.append(KeepTogether([Paragraph("Depth within the band", H3), _image(charts.depth_png(evidence.bars, evidence.obligations, period_start, period_end))]))
+    story.append(KeepTogether([Paragraph("Spread", H3), charts.spread_chart(evidence.bars, evidence.obligations, period_start, period_end, WIDTH)]))
+    story.append(KeepTogether([Paragraph("Depth within the band", H3), charts.depth_chart(evidence.bars, evidence.obligations, period_start, period_end, WIDTH)]))
     story += _incidents(market)
     story += _behaviour(market["behaviour"])
     story += _key_values("Fees and rebates", market["fees"])
     story += _key_values("Escalation ladder (rolling 90 days)", market["escalation"])
     story.append(PageBreak())
     return story
-
-
-def _image(png: bytes) -> Image:
-    image = Image(io.BytesIO(png))
-    scale = WIDTH / image.imageWidth
-    image.drawWidth, image.drawHeight = WIDTH, image.imageHeight * scale
-    return image
 
 
 def render_pdf(*, document: dict, evidence: list[MarketEvidence], generated: dict, period_start, period_end) -> bytes:
