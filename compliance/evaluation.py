@@ -255,25 +255,34 @@ def parkinson_variance(mid_low: float | None, mid_high: float | None) -> float |
 def realized_volatility_pct(variances: Sequence[float | None], window: int = VOLATILITY_WINDOW_MINUTES) -> list[float | None]:
     """Trailing-`window`-minute realized volatility, %, for each position (None without data)."""
     out: list[float | None] = []
-    for i in range(len(variances)):
-        known = [v for v in variances[max(0, i - window + 1) : i + 1] if v is not None]
-        out.append(100 * math.sqrt(sum(known)) if known else None)
+    total, known = 0.0, 0
+    for i, v in enumerate(variances):
+        if v is not None:
+            total, known = total + v, known + 1
+        if i >= window and variances[i - window] is not None:
+            total, known = total - variances[i - window], known - 1
+        out.append(100 * math.sqrt(max(total, 0.0)) if known else None)
     return out
 
 
 def volatile_minutes(vols: Sequence[float | None], terms_at: Sequence[Terms]) -> list[bool]:
-    """Is the exemption's trigger met at each minute: above the trigger %, or above the multiple
-    of the trailing 24 h average volatility (DESIGN.md 'Uptime', 'Volatility exemption')."""
+    """Is the exemption's trigger met at each of the last len(terms_at) minutes: above the
+    trigger %, or above the multiple of the trailing 24 h average volatility (DESIGN.md 'Uptime',
+    'Volatility exemption'). `vols` may start earlier: the minutes before feed the average."""
+    offset = len(vols) - len(terms_at)
+    if offset < 0:
+        raise EvaluationError("More minutes to judge than volatility figures.")
     total, count, out = 0.0, 0, []
-    history: list[float | None] = []
-    for vol, terms in zip(vols, terms_at, strict=True):
-        history.append(vol)
+    for i, vol in enumerate(vols):
         if vol is not None:
             total, count = total + vol, count + 1
-        if len(history) > VOLATILITY_AVERAGE_MINUTES:
-            dropped = history[-VOLATILITY_AVERAGE_MINUTES - 1]
+        if i >= VOLATILITY_AVERAGE_MINUTES:
+            dropped = vols[i - VOLATILITY_AVERAGE_MINUTES]
             if dropped is not None:
                 total, count = total - dropped, count - 1
+        if i < offset:
+            continue
+        terms = terms_at[i - offset]
         average = total / count if count else None
         hot = vol is not None and (
             (terms.vol_trigger_pct is not None and vol > terms.vol_trigger_pct)
@@ -449,9 +458,12 @@ def judge_minutes(
     return records
 
 
-def exempt_minutes_of(records: Sequence[MinuteRecord]) -> tuple[set[datetime], list[ExemptionEpisode]]:
-    """Run the volatility exemption over judged minutes (in order, with trailing context)."""
-    variances = [parkinson_variance(r.bar.mid_low, r.bar.mid_high) if r.bar else None for r in records]
+def exempt_minutes_of(
+    records: Sequence[MinuteRecord], prior_variances: Sequence[float | None] = ()
+) -> tuple[set[datetime], list[ExemptionEpisode]]:
+    """Run the volatility exemption over judged minutes (in order). `prior_variances` are the
+    per-minute variances of the minutes just before them (for the 24 h average)."""
+    variances = [*prior_variances, *(parkinson_variance(r.bar.mid_low, r.bar.mid_high) if r.bar else None for r in records)]
     vols = realized_volatility_pct(variances)
     terms = [r.terms for r in records]
     episodes = volatility_exemptions(
@@ -467,29 +479,29 @@ def exempt_minutes_of(records: Sequence[MinuteRecord]) -> tuple[set[datetime], l
 
 def period_verdict(records: Sequence[MinuteRecord], exempt: set[datetime], *, minutes_total: int) -> PeriodVerdict:
     """Uptime and breach budget of the judged minutes (the period's own minutes only)."""
-    compliant = non_compliant = unknown = excused = exempt_total = Fraction(0)
+    # Sums per unit size (1 for minute methods, 6 for 10 s snapshots, 60 for presence): exact
+    # fractions without a Fraction per minute.
+    sums: dict[int, list[int]] = {}
     valid_seconds = 0
-    required_weighted = Fraction(0)
-    required_known = True
+    minutes_by_required: dict[Fraction | None, int] = {}
     for r in records:
         j = r.judgement
-        unknown_frac = Fraction(j.unknown_units, j.units)
-        compliant += Fraction(j.compliant_units, j.units)
-        non_compliant += Fraction(j.non_compliant_units, j.units)
-        if r.excused:
-            excused += unknown_frac
-        else:
-            unknown += unknown_frac
-        if r.minute in exempt:
-            exempt_total += Fraction(j.non_compliant_units, j.units)
+        acc = sums.setdefault(j.units, [0, 0, 0, 0, 0])  # compliant, non-compliant, unknown, excused, exempt
+        non_compliant = j.units - j.compliant_units - j.unknown_units
+        acc[0] += j.compliant_units
+        acc[1] += non_compliant
+        acc[3 if r.excused else 2] += j.unknown_units
+        if non_compliant and r.minute in exempt:
+            acc[4] += non_compliant
         if r.bar is not None:
             valid_seconds += r.bar.valid_samples
-        if r.terms.required_pct is None:
-            required_known = False
-        else:
-            required_weighted += r.terms.required_pct
+        minutes_by_required[r.terms.required_pct] = minutes_by_required.get(r.terms.required_pct, 0) + 1
+    total = [sum((Fraction(acc[k], units) for units, acc in sums.items()), Fraction(0)) for k in range(5)]
     # A clause changed mid-day weighs each version by the minutes it governed.
-    required = required_weighted / len(records) if records and required_known else None
+    required = None
+    if records and None not in minutes_by_required:
+        required_weighted = sum((pct * n for pct, n in minutes_by_required.items()), Fraction(0))
+        required = required_weighted / len(records)
     if required is not None and len(records) < minutes_total:
         # The running day's remaining minutes will be judged by the version now in force.
         remaining = minutes_total - len(records)
@@ -497,11 +509,11 @@ def period_verdict(records: Sequence[MinuteRecord], exempt: set[datetime], *, mi
     return PeriodVerdict(
         minutes_total=minutes_total,
         minutes_elapsed=len(records),
-        compliant_minutes=compliant,
-        exempt_minutes=exempt_total,
-        non_compliant_minutes=non_compliant,
-        unknown_minutes=unknown,
-        excused_minutes=excused,
+        compliant_minutes=total[0],
+        exempt_minutes=total[4],
+        non_compliant_minutes=total[1],
+        unknown_minutes=total[2],
+        excused_minutes=total[3],
         required_pct=required,
         valid_seconds=valid_seconds,
     )

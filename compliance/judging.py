@@ -24,14 +24,17 @@ from .models import (
     ViolationKind,
 )
 from .rollups import floor_minute, roll_up
-from .selectors import minute_bars, obligation_periods
+from .selectors import minute_bars, minute_mid_ranges, obligation_periods
 
 DAY = timedelta(days=1)
 # The random_minute method's seed: fixed per deployment so re-runs pick the same seconds
 # (recorded in each DailyResult's details).
 RANDOM_MINUTE_SEED = envstr("COMPLIANCE_RANDOM_MINUTE_SEED", "lcm-random-minute")
-# Volatility context: the 24 h average needs the previous day; recovery may finish after the end.
-VOLATILITY_CONTEXT = timedelta(hours=24, minutes=ev.VOLATILITY_WINDOW_MINUTES)
+# Context before a judged span: the last hour judged in full (an exemption episode may start
+# there), and 24 h of volatility history before it (for the 24 h average); recovery may finish
+# after the span's end.
+EPISODE_CONTEXT = timedelta(hours=1)
+VOLATILITY_HISTORY = timedelta(hours=24, minutes=ev.VOLATILITY_WINDOW_MINUTES)
 
 
 def day_bounds(day: date) -> tuple[datetime, datetime]:
@@ -68,7 +71,7 @@ def _terms_by_minute(market_id: int, start: datetime, end: datetime) -> tuple[li
 def judge_span(*, market: Market, start: datetime, end: datetime, now: datetime) -> JudgedSpan:
     """Judge the elapsed minutes of [start, end), with the exemption's context around them."""
     elapsed_end = min(end, floor_minute(now))
-    context, _ = _terms_by_minute(market.pk, start - VOLATILITY_CONTEXT, start)
+    context, _ = _terms_by_minute(market.pk, start - EPISODE_CONTEXT, start)
     own, versions = _terms_by_minute(market.pk, start, end)
     recovery = max((t.vol_recovery_minutes for _, t in own), default=0)
     after, _ = _terms_by_minute(market.pk, end, end + timedelta(minutes=recovery + 1)) if elapsed_end == end else ([], [])
@@ -85,7 +88,13 @@ def judge_span(*, market: Market, start: datetime, end: datetime, now: datetime)
         market=market, revoked_at__isnull=True, start__lt=terms_at[-1][0] + ev.MINUTE, end__gt=terms_at[0][0]
     ).values_list("start", "end")
     records = ev.judge_minutes(bars, terms_at, market_id=market.pk, seed=RANDOM_MINUTE_SEED, excused=list(excused))
-    exempt, episodes = ev.exempt_minutes_of(records)
+    first = terms_at[0][0]
+    ranges = minute_mid_ranges(market_id=market.pk, start=first - VOLATILITY_HISTORY, end=first)
+    history = [
+        ev.parkinson_variance(*ranges[m]) if m in ranges else None
+        for m in (first - VOLATILITY_HISTORY + i * ev.MINUTE for i in range(int(VOLATILITY_HISTORY / ev.MINUTE)))
+    ]
+    exempt, episodes = ev.exempt_minutes_of(records, history)
     own_records = [r for r in records if start <= r.minute < elapsed_end]
     episodes = [e for e in episodes if any(start <= m < elapsed_end for m in e.exempt_minutes) or start <= e.started < elapsed_end]
     return JudgedSpan(own_records, exempt, episodes, len(own), versions)

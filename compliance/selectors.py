@@ -1,5 +1,6 @@
 """Reads of the domain (the HackSoft split: services write, selectors read)."""
-from datetime import date, datetime, timedelta
+from dataclasses import fields
+from datetime import date, datetime, timedelta, timezone
 
 from django.db import connection
 
@@ -51,24 +52,36 @@ def markets_overview() -> list[dict]:
 
 # --- The compliance engine's reads: minute bars, stored results, a market's live status ---
 
-MINUTE_BAR_COLUMNS = (
-    "minute", "obligation_version_id", "samples", "valid_samples", "judged_samples", "in_range_samples",
-    "judged_mask", "in_range_mask", "presence_samples", "spread_min", "spread_avg", "spread_max",
-    "depth_bid_min", "depth_bid_avg", "depth_ask_min", "depth_ask_avg", "depth_total_min",
-    "depth_incomplete_samples", "slip_buy_avg", "slip_sell_avg", "slip_unfillable_samples", "mid_low", "mid_high",
-)
+MINUTE_BAR_COLUMNS = tuple(f.name for f in fields(Bar))  # compliance_minute_bar columns, in Bar's order
 LIVE_BAR_MAX_AGE = timedelta(minutes=2)  # an older latest bar means the KPIs are unknown now
 
 
 def minute_bars(*, market_id: int, start: datetime, end: datetime) -> dict[datetime, Bar]:
     """The market's minute bars (compliance_minute_bar) with minute in [start, end), by minute."""
+    # The minute comes back as epoch seconds: a day's 1440 timestamps parse several times faster.
+    columns = ("date_part('epoch', minute)::bigint",) + MINUTE_BAR_COLUMNS[1:]
     with connection.cursor() as cur:
         cur.execute(
-            f"SELECT {', '.join(MINUTE_BAR_COLUMNS)} FROM compliance_minute_bar "
+            f"SELECT {', '.join(columns)} FROM compliance_minute_bar "
             "WHERE market_id = %s AND minute >= %s AND minute < %s ORDER BY minute",
             [market_id, start, end],
         )
-        return {row[0]: Bar(**dict(zip(MINUTE_BAR_COLUMNS, row))) for row in cur.fetchall()}
+        bars = {}
+        for row in cur.fetchall():
+            minute = datetime.fromtimestamp(row[0], tz=timezone.utc)
+            bars[minute] = Bar(minute, *row[1:])
+        return bars
+
+
+def minute_mid_ranges(*, market_id: int, start: datetime, end: datetime) -> dict[datetime, tuple[float, float]]:
+    """(mid_low, mid_high) of the market's minutes in [start, end): the volatility history."""
+    with connection.cursor() as cur:
+        cur.execute(
+            "SELECT minute, mid_low, mid_high FROM compliance_minute_bar "
+            "WHERE market_id = %s AND minute >= %s AND minute < %s AND mid_low IS NOT NULL",
+            [market_id, start, end],
+        )
+        return {minute: (low, high) for minute, low, high in cur.fetchall()}
 
 
 def escalation_standing(*, market_id: int, on: date) -> dict:
