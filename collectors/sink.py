@@ -158,6 +158,7 @@ class TimeSeriesSink:
         if self._conn is not None:
             self._conn.close()
             self._conn = None
+        django_connection.close()  # this thread's, opened by ensure_partitions
         return done
 
     def _on_failure(self, exc: Exception) -> None:

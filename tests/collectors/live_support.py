@@ -1,4 +1,5 @@
 """Test helpers for the live collectors' tests: a TCP proxy that can cut a connection for real."""
+import os
 import socket
 import threading
 
@@ -129,8 +130,8 @@ class SimulatorProcess:
         probe.close()
         self.base = f"http://127.0.0.1:{self.port}"
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "simulator", "--port", str(self.port), *args],
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+            [sys.executable, *os.environ.get("SIM_CMD", "-m simulator").split(), "--port", str(self.port), *args],
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True,
         )
 
     def wait_ready(self, timeout_s: float = 20.0):
