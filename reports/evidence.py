@@ -336,7 +336,12 @@ def _total(market, start, end, records, exempt, periods, results) -> dict:
                 "uptime_adjusted_pct": None, "uptime_required_pct": None, "unknown_minutes": None, "no_obligation_minutes":
                 int((end - start).total_seconds() // 60)}
     verdict = evaluation.period_verdict(records, exempt, minutes_total=len(records))
-    total = _verdict_block(verdict, sample_statistics(market.id, start, end, periods[-1][2].spread_denominator))
+    if len(periods) == 1 and (periods[0][0], periods[0][1]) == (start, end):
+        # One version over the whole period: its statistics are the period's (no second scan of the samples).
+        stats = {k: results[0][k] for k in ("valid_samples", "spread", "depth", "slippage")}
+    else:
+        stats = sample_statistics(market.id, start, end, periods[-1][2].spread_denominator)
+    total = _verdict_block(verdict, stats)
     # Spread statistics use the latest version's denominator; a period spanning versions passes
     # only if each version's own minutes pass its own clause.
     verdicts = [r["passed"] for r in results if r["passed"] is not None]
