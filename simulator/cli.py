@@ -27,8 +27,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--listen-key-ttl", type=float, default=3600.0, help="seconds without keepalive")
     parser.add_argument("--connection-lifetime", type=float, default=86400.0, help="stream sockets close after")
     parser.add_argument("--ping-interval", type=float, default=20.0, help="server ping frames every N s")
-    parser.add_argument("--quant-min-orders", type=int, default=150,
-                        help="futures: orders in the cycle before a quantitative indicator is judged")
+    parser.add_argument("--quant-min-orders", type=int, default=None,
+                        help="futures: orders in the cycle before an indicator is judged "
+                             "(default Binance's 2020 rules: UFR/DR 10000, GCR/IFER 5000)")
     parser.add_argument("--api-key", default=DEMO_API_KEY)
     parser.add_argument("--api-secret", default=DEMO_API_SECRET)
     parser.add_argument("--ed25519-api-key", default=DEMO_ED25519_API_KEY)

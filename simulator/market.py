@@ -53,6 +53,7 @@ class SyntheticMarket:
         self.mid = spec.start_price * self.price_scale  # in price units, float
         self.regime = 1.0
         self.conditions = Conditions()
+        self._background_depth = 1.0  # the depth multiplier the resting background was sized for
         self.background = {BID: {}, ASK: {}}  # price -> qty
         self.desk_orders = {BID: {}, ASK: {}}  # price -> [Order] in time priority
         self.ladder = {BID: [None] * spec.desk_levels, ASK: [None] * spec.desk_levels}
@@ -93,6 +94,9 @@ class SyntheticMarket:
         self.steps += 1
         self._move_mid()
         self._prune_background()
+        if self.conditions.depth != self._background_depth:
+            self._rescale_background(self.conditions.depth / self._background_depth)
+            self._background_depth = self.conditions.depth
         if self.steps % max(1, int(1 / self.step_s)) == 0:
             self.locked = self.desk.evaluate_lock(self.spec.symbol, now_ms, usd_per_unit=self.usd_per_unit())
         if self.conditions.desk_quoting and not self.locked:
@@ -127,6 +131,13 @@ class SyntheticMarket:
         for price in [p for p in self.background[ASK] if p < inner_ask or p > outer_ask]:
             del self.background[ASK][price]
             self._refresh(ASK, price)
+
+    def _rescale_background(self, ratio: float) -> None:
+        """Other participants pull (or return) liquidity when a scenario changes the depth."""
+        for side in (BID, ASK):
+            for price, qty in list(self.background[side].items()):
+                self.background[side][price] = max(1, int(qty * ratio))
+                self._refresh(side, price)
 
     def _background_lots(self) -> int:
         per_level = self.spec.background_side_usd * self.conditions.depth / BACKGROUND_LEVELS
@@ -196,8 +207,8 @@ class SyntheticMarket:
                 neighbour = targets[i + 1 if i + 1 < len(targets) else i - 1][0]
                 drifted = abs(order.price - price) > max(1.0, 0.8 * abs(neighbour - price)) or (
                     order.price >= self.mid if side == BID else order.price <= self.mid)
-                depleted = order.remaining < 0.3 * lots
-                if self.conditions.cancel_storm or drifted or depleted:
+                missized = order.remaining < 0.3 * lots or order.remaining > 2 * lots
+                if self.conditions.cancel_storm or drifted or missized:
                     self._requote(side, i, order, price, lots, now_ms)
 
     def _place(self, side: str, level: int, price: int, lots: int, now_ms: int) -> None:

@@ -28,7 +28,7 @@ class Options:
     connection_lifetime_s: float = 24 * 3600.0
     ping_interval_s: float = 20.0
     lock_s: float = 600.0  # quantitative-rules lock before the scale (10 min)
-    quant_min_orders: int = 150  # futures: orders in the cycle before an indicator is judged
+    quant_min_orders: int | None = None  # futures: orders in the cycle before judging; None = Binance's 2020 rules
     credentials: Credentials = field(default_factory=lambda: Credentials(
         DEMO_API_KEY, DEMO_API_SECRET, DEMO_ED25519_API_KEY, DEMO_ED25519_SEED_HEX))
 

@@ -93,8 +93,12 @@ class Venue:
         self.options = options
         self.step_s = step_s
         scale = options.time_scale
-        min_orders = ({"UFR": 300, "IFER": 150, "GCR": 150} if spec.market_type == "spot"  # sapi triggerCondition
-                      else dict.fromkeys(("UFR", "IFER", "GCR", "DR"), options.quant_min_orders))
+        if spec.market_type == "spot":  # GET /sapi/v1/account/apiTradingStatus triggerCondition
+            min_orders = {"UFR": 300, "IFER": 150, "GCR": 150}
+        elif options.quant_min_orders:
+            min_orders = dict.fromkeys(("UFR", "IFER", "GCR", "DR"), options.quant_min_orders)
+        else:  # Binance's 2020 futures rules (DESIGN.md 'Order behaviour')
+            min_orders = {"UFR": 10_000, "IFER": 5_000, "GCR": 5_000, "DR": 10_000}
         self.desk = DeskAccount(market_type=spec.market_type, maker_fee=spec.maker_fee, taker_fee=spec.taker_fee,
                                 cycle_s=600 * scale, lock_s=options.lock_s * scale, min_orders=min_orders)
         self.desk.listeners.append(self._on_order_event)
