@@ -21,6 +21,7 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
 from fractions import Fraction
+from typing import NamedTuple
 
 MINUTE = timedelta(minutes=1)
 SECONDS_PER_MINUTE = 60
@@ -112,9 +113,9 @@ MINUTE_RULES = ("all_valid", "share", "average")
 # --- Minute bars -----------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Bar:
-    """One row of compliance_minute_bar (see migration 0005 for what each column means)."""
+class Bar(NamedTuple):
+    """One row of compliance_minute_bar (see migration 0005 for what each column means).
+    A named tuple: a day's 1440 bars are built straight from the rows, cheaply."""
 
     minute: datetime
     obligation_version_id: int | None
@@ -147,7 +148,7 @@ class Outcome(StrEnum):
     UNKNOWN = "unknown"
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class MinuteJudgement:
     minute: datetime
     units: int
@@ -432,7 +433,7 @@ class PeriodVerdict:
         return 100.0 * self.valid_seconds / seconds if seconds else 0.0
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class MinuteRecord:
     """Everything the day's judge knows about one minute."""
 

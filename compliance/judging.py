@@ -34,6 +34,7 @@ RANDOM_MINUTE_SEED = envstr("COMPLIANCE_RANDOM_MINUTE_SEED", "lcm-random-minute"
 # there), and 24 h of volatility history before it (for the 24 h average); recovery may finish
 # after the span's end.
 EPISODE_CONTEXT = timedelta(hours=1)
+RECOVERY_LOOKAHEAD = timedelta(hours=1)  # a longer recovery window leaves the day's last episode pending
 VOLATILITY_HISTORY = timedelta(hours=24, minutes=ev.VOLATILITY_WINDOW_MINUTES)
 
 
@@ -51,32 +52,40 @@ class JudgedSpan:
     versions: list[dict]
 
 
-def _terms_by_minute(market_id: int, start: datetime, end: datetime) -> tuple[list[tuple[datetime, ev.Terms]], list[dict]]:
-    """(minute, terms) for each minute in [start, end) governed by a version (the one in force
-    at the minute's start), and the versions used."""
-    out, used = [], []
+def _terms_by_minute(market_id: int, start: datetime, end: datetime) -> list[tuple[datetime, ev.Terms, object]]:
+    """(minute, terms, version) for each minute in [start, end) governed by a version (the one
+    in force at the minute's start)."""
+    out = []
     for lo, hi, version in obligation_periods(market_id=market_id, start=start, end=end):
         terms = ev.Terms.from_terms(version.terms(), version_id=version.pk)
         minute = lo if lo == floor_minute(lo) else floor_minute(lo) + ev.MINUTE
-        first = minute
         while minute < hi:
-            out.append((minute, terms))
+            out.append((minute, terms, version))
             minute += ev.MINUTE
-        if minute > first:
-            used.append({"id": version.pk, "version": version.version, "from": first.isoformat(), "to": minute.isoformat(),
-                         "evaluation_method": version.evaluation_method})
-    return out, used
+    return out
+
+
+def _versions_used(own: list[tuple[datetime, ev.Terms, object]]) -> list[dict]:
+    used: list[dict] = []
+    for minute, _, version in own:
+        if used and used[-1]["id"] == version.pk:
+            used[-1]["to"] = (minute + ev.MINUTE).isoformat()
+        else:
+            used.append({"id": version.pk, "version": version.version, "from": minute.isoformat(),
+                         "to": (minute + ev.MINUTE).isoformat(), "evaluation_method": version.evaluation_method})
+    return used
 
 
 def judge_span(*, market: Market, start: datetime, end: datetime, now: datetime) -> JudgedSpan:
     """Judge the elapsed minutes of [start, end), with the exemption's context around them."""
     elapsed_end = min(end, floor_minute(now))
-    context, _ = _terms_by_minute(market.pk, start - EPISODE_CONTEXT, start)
-    own, versions = _terms_by_minute(market.pk, start, end)
-    recovery = max((t.vol_recovery_minutes for _, t in own), default=0)
-    after, _ = _terms_by_minute(market.pk, end, end + timedelta(minutes=recovery + 1)) if elapsed_end == end else ([], [])
+    governed = _terms_by_minute(market.pk, start - EPISODE_CONTEXT, end + RECOVERY_LOOKAHEAD)
+    own = [g for g in governed if start <= g[0] < end]
+    versions = _versions_used(own)
+    recovery = max((t.vol_recovery_minutes for _, t, _ in own), default=0)
+    after_end = end + timedelta(minutes=recovery + 1) if elapsed_end == end else end
     horizon = floor_minute(now)
-    terms_at = [(m, t) for m, t in context + own + after if m < horizon]
+    terms_at = [(m, t) for m, t, _ in governed if m < horizon and m < after_end]
     if not terms_at:
         return JudgedSpan([], set(), [], len(own), versions)
     bars = minute_bars(market_id=market.pk, start=terms_at[0][0], end=terms_at[-1][0] + ev.MINUTE)

@@ -34,7 +34,7 @@ def test_a_minute_bar_summarises_its_samples():
 
 
 def _bars_without_ids(market_id, start, end):
-    return {m: b.__dict__ | {"obligation_version_id": None} for m, b in minute_bars(market_id=market_id, start=start, end=end).items()}
+    return {m: b._replace(obligation_version_id=None) for m, b in minute_bars(market_id=market_id, start=start, end=end).items()}
 
 
 def _varied_samples(start, n_seconds, rng):
@@ -142,3 +142,25 @@ def test_roll_up_refuses_naive_or_empty_periods():
         roll_up(start=datetime(2026, 3, 2), end=datetime(2026, 3, 3))
     with pytest.raises(ValueError, match="Empty period"):
         roll_up(start=T0, end=T0)
+
+
+def test_roll_up_presence_agrees_with_compliance_metrics():
+    """The SQL's own-quote spread is compliance.metrics.spread_pct of the own best bid and ask
+    (reconstructed from their deviations from the touch) against the maximum spread."""
+    import random
+
+    from compliance.metrics import spread_pct
+
+    market = make_market(at=T0 - timedelta(days=1), spread_denominator="mid")  # maximum 0.8 %
+    rng = random.Random(3)
+    samples = [Sample(ts=T0 + timedelta(seconds=i), spread=rng.uniform(0.1, 0.6), ask=rng.uniform(50, 150),
+                      own_dev=rng.uniform(0.0, 0.4)) for i in range(60)]
+    insert_samples(market.pk, samples)
+    roll_up_pending()
+    expected = 0
+    for s in samples:
+        _, _, _, bid, ask, *_ = s.row(market.pk)
+        own_bid, own_ask = bid * (1 - s.own_dev / 100), ask * (1 + s.own_dev / 100)
+        expected += spread_pct(own_bid, own_ask, "mid") <= 0.8
+    assert 0 < expected < 60
+    assert minute_bars(market_id=market.pk, start=T0, end=T0 + timedelta(minutes=1))[T0].presence_samples == expected
