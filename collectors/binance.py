@@ -119,6 +119,25 @@ def decode(raw):
     return message
 
 
+_ENVELOPE = b'{"stream":"'
+
+
+def peek_stream(raw):
+    """The stream name of a combined-stream frame, read without decoding it; None for other messages."""
+    if not raw.startswith(_ENVELOPE):
+        return None
+    end = raw.find(b'"', len(_ENVELOPE))
+    return raw[len(_ENVELOPE):end].decode("ascii", "replace") if end > 0 else None
+
+
+def stream_data(raw):
+    """The `data` object of a combined-stream frame."""
+    data = decode(raw).get("data")
+    if type(data) is not dict:
+        raise MalformedMessage(f"stream frame without a data object: {raw[:200]!r}")
+    return data
+
+
 def stream_kind(stream):
     """'depth', 'bookTicker', or another stream type, from a combined-stream name."""
     _, _, kind = stream.partition("@")

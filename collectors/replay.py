@@ -65,11 +65,15 @@ class Replay:
 
     def feed(self, line):
         try:
+            stream = binance.peek_stream(line.raw) if line.url is None else None
+            if stream is not None:
+                self._stream(stream, line.raw)
+                return
             message = binance.decode(line.raw)
             if line.url is not None:
                 self._rest(line.url, message)
             elif "stream" in message:
-                self._stream(message)
+                raise binance.MalformedMessage(f"stream envelope not at the start: {line.raw[:120]!r}")
             elif "lastUpdateId" in message:
                 self.counts["snapshot"] += 1
                 self._snapshot(None, binance.parse_snapshot(message))
@@ -82,17 +86,15 @@ class Replay:
             if len(self.malformed_examples) < 5:
                 self.malformed_examples.append(str(exc))
 
-    def _stream(self, message):
-        data = message["data"]
-        if type(data) is not dict:
-            raise binance.MalformedMessage(f"stream frame without a data object: {str(message)[:200]}")
-        kind = binance.stream_kind(message["stream"])
+    def _stream(self, stream, raw):
+        # Frames of streams the book does not use (trades, klines...) are counted, not decoded.
+        kind = binance.stream_kind(stream)
         if kind == "depth":
-            self._diff(binance.parse_diff(data))
+            self._diff(binance.parse_diff(binance.stream_data(raw)))
         elif kind == "bookTicker":
             self.counts["bookTicker"] += 1
             if self.on_ticker is not None:
-                ticker = binance.parse_book_ticker(data)
+                ticker = binance.parse_book_ticker(binance.stream_data(raw))
                 market = self.markets.get(ticker.symbol)
                 if market is not None:
                     self.on_ticker(market, ticker)
