@@ -54,8 +54,12 @@ def build(args) -> Simulator:
     from .replay import load_replay_venue
 
     options = options_from(args)
-    replays = [load_replay_venue(spec, options=options, speed=args.replay_speed, loop=args.replay_loop)
-               for spec in args.replay]
+    replays = []
+    for argument in args.replay:
+        venue = load_replay_venue(argument, options=options, speed=args.replay_speed, loop=args.replay_loop)
+        if venue.name in [r.name for r in replays]:
+            raise ValueError(f"Two replays are both named {venue.name}; name them: --replay NAME=FILE[,FILE].")
+        replays.append(venue)
     return Simulator(options, scenario=args.scenario, replays=replays)
 
 

@@ -22,7 +22,7 @@ class Protocol:
 
     @property
     def is_futures(self) -> bool:
-        return self.market_type == "usdm"
+        return self.market_type != "spot"
 
     def price(self, spec: MarketSpec, units: int) -> str:
         # Spot prints 8 decimals ("61837.63000000"); futures the symbol's precision ("61800.20").
@@ -213,4 +213,6 @@ class Protocol:
 SPOT = Protocol("spot", "/api/v3", {"": 1000, "@100ms": 100}, 6000, None)
 USDM = Protocol("usdm", "/fapi/v1", {"": 250, "@500ms": 500, "@100ms": 100, "@0ms": 0}, 2400,
                 (5, 10, 20, 50, 100, 500, 1000))
-PROTOCOLS = {"spot": SPOT, "usdm": USDM}
+# COIN-M is served for replays of the COIN-M captures: the USDⓈ-M wire format under /dapi/v1.
+COINM = Protocol("coinm", "/dapi/v1", USDM.depth_speeds, 2400, USDM.depth_limits)
+PROTOCOLS = {"spot": SPOT, "usdm": USDM, "coinm": COINM}

@@ -251,7 +251,8 @@ USDM_ENDPOINTS = {
     ("PUT", "/fapi/v1/listenKey"): Endpoint(listen_key_keepalive, _fixed(1), API_KEY),
     ("DELETE", "/fapi/v1/listenKey"): Endpoint(listen_key_close, _fixed(1), API_KEY),
 }
-ENDPOINTS = {"spot": SPOT_ENDPOINTS, "usdm": USDM_ENDPOINTS}
+ENDPOINTS = {"spot": SPOT_ENDPOINTS, "usdm": USDM_ENDPOINTS,
+             "coinm": {(method, path.replace("/fapi/", "/dapi/")): e for (method, path), e in USDM_ENDPOINTS.items()}}
 
 
 def _json(body, status=200, headers=None) -> web.Response:

@@ -41,8 +41,10 @@ class Simulator:
             spec.name: Venue(spec, seed=options.seed, step_s=options.step_s, options=options) for spec in venues
         }
         for replay in replays:
+            if replay.name in self.venues:
+                raise ValueError(f"Replay venue {replay.name!r} collides with a simulated venue; name it differently.")
             self.venues[replay.name] = replay
-        self.synthetic = [v for v in self.venues.values() if v.markets and not getattr(v, "is_replay", False)]
+        self.synthetic = [v for v in self.venues.values() if not v.is_replay]
         demo_markets = [(v.name, m.spec) for v in self.synthetic for m in v.markets.values()]
         self.scenarios = parse(scenario, time_scale=options.time_scale, demo_markets=demo_markets)
         self._demo_markets = demo_markets
@@ -74,7 +76,7 @@ class Simulator:
         self.started = time.monotonic()
         self._tasks.append(asyncio.create_task(self._engine()))
         for venue in self.venues.values():
-            if getattr(venue, "is_replay", False):
+            if venue.is_replay:
                 self._tasks.append(asyncio.create_task(venue.run()))
 
     async def stop(self) -> None:

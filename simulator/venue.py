@@ -86,6 +86,8 @@ class ListenKey:
 
 
 class Venue:
+    is_replay = False
+
     def __init__(self, spec: VenueSpec, *, seed: int, step_s: float, options):
         self.spec = spec
         self.name = spec.name
