@@ -121,3 +121,10 @@ DEMO_VENUES = (
     ),
 )
 
+
+# Contract terms that differ from the tier preset for some demo markets (seed_demo records them as
+# a second obligation version, as a desk would after signing a market-specific agreement).
+DEMO_OBLIGATION_OVERRIDES = {
+    ("binance-usdm", "XRPUSDT"): {"spread_target_max_pct": "0.6", "spread_max_pct": "1.0"},
+    ("sim2-spot", "DOGEUSDT"): {"depth_min_usd": "8000"},
+}
