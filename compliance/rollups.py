@@ -1,4 +1,5 @@
-"""Minute bars from the 1 s samples, in Postgres (one INSERT … SELECT … GROUP BY … ON CONFLICT).
+"""Minute bars from the 1 s samples, in Postgres: one GROUP BY over the samples into a staging
+table, then INSERT … SELECT … ON CONFLICT DO UPDATE into compliance_minute_bar.
 
 A bar is rolled from its own minute's samples only, so rolling up the same samples gives the
 same bars however the samples were batched and whatever window the roll-up covers. Each minute
@@ -8,9 +9,10 @@ version's id, its spread denominator, and the in-range counts under its limits.
 Late or backfilled samples mark their minutes in compliance_minute_dirty (a trigger, migration
 0005); roll_up_pending() claims exactly those minutes and rolls them up again.
 
-The per-sample rules below mirror compliance.metrics (spread with the `ask` or `mid`
-denominator, own-quote deviation from the touch) because they run inside the aggregate; the
-tests check both give the same verdicts.
+The samples carry the spread with both denominators (computed by compliance.metrics); the one
+formula repeated here is the own quotes' spread for `presence` (own best bid and ask rebuilt
+from their deviation from the touch), because it runs inside the aggregate;
+tests/compliance/test_rollups.py checks it against compliance.metrics.spread_pct.
 """
 from __future__ import annotations
 

@@ -1,12 +1,17 @@
 """Reads of the domain (the HackSoft split: services write, selectors read)."""
 from datetime import date, datetime, timedelta, timezone
+from decimal import Decimal
 
 from django.db import connection
 
+from . import behaviour
 from .evaluation import (
     ESCALATION_WINDOW_DAYS, Bar, KpiStatus, Terms, escalation_level, lower_limit_status, upper_limit_status,
 )
-from .models import DailyResult, LiquidityAlertClock, LiquidityScore, Market, ObligationVersion, Violation
+from .models import (
+    DailyResult, ExchangeIndicator, LiquidityAlertClock, LiquidityScore, Market, ObligationVersion, OwnOrder, QuoteConversion,
+    Violation,
+)
 
 
 class NoObligation(LookupError):
@@ -52,7 +57,8 @@ def markets_overview() -> list[dict]:
 # --- The compliance engine's reads: minute bars, stored results, a market's live status ---
 
 MINUTE_BAR_COLUMNS = Bar._fields  # compliance_minute_bar columns, in Bar's order
-LIVE_BAR_MAX_AGE = timedelta(minutes=2)  # an older latest bar means the KPIs are unknown now
+LIVE_BAR_MAX_AGE = timedelta(minutes=2)
+ORDER_CYCLE = timedelta(milliseconds=behaviour.QUANT_CYCLE_MS)  # an older latest bar means the KPIs are unknown now
 
 
 def minute_bars(*, market_id: int, start: datetime, end: datetime) -> dict[datetime, Bar]:
@@ -153,3 +159,80 @@ def market_status(*, market_id: int, now: datetime) -> dict:
             "peak_spread_pct": clock.peak_spread_pct,
         },
     }
+
+
+def order_behaviour(*, market_id: int, now: datetime) -> dict:
+    """The desk's order behaviour in the market over the 10-minute cycle ending `now`
+    (compliance/behaviour.py), beside what the exchange last reported (ExchangeIndicator):
+    cancel ratio against the obligation's limit, and each quantitative-rule indicator against
+    its trigger (the exchange's trigger value when it reported one, else the configured rule)."""
+    market = Market.objects.select_related("venue", "conversion_market").get(pk=market_id)
+    version = obligation_in_force(market_id=market_id, at=now)
+    end_ms = int(now.timestamp() * 1000)
+    orders = [
+        behaviour.OrderRecord(
+            order_id=o.order_id, side=o.side, order_type=o.order_type, time_in_force=o.time_in_force, price=o.price,
+            orig_qty=o.orig_qty, executed_qty=o.executed_qty, status=o.status, cum_quote_qty=o.cum_quote_qty,
+            placed_ms=int(o.placed_at.timestamp() * 1000),
+            closed_ms=None if o.closed_at is None else int(o.closed_at.timestamp() * 1000),
+        )
+        for o in OwnOrder.objects.filter(market_id=market_id, placed_at__gt=now - ORDER_CYCLE, placed_at__lte=now)
+    ]
+    cycle = behaviour.placed_in_window(orders, end_ms, behaviour.QUANT_CYCLE_MS)
+    cancel = behaviour.cancel_ratio_pct(cycle)
+    limit = float(version.max_cancel_ratio_pct)
+    reported = {
+        r.indicator: r
+        for r in ExchangeIndicator.objects.filter(market_id=market_id, observed_at__lte=now)
+        .order_by("indicator", "-observed_at").distinct("indicator")
+    }
+    quote_usd = _quote_usd(market, now)
+    locals_ = behaviour.quantitative_indicators(
+        orders, end_ms, dust_notional_usd=version.dust_notional_usd, quote_usd=quote_usd
+    ) if quote_usd is not None else {}
+    triggers = {name: r.trigger_value for name, r in reported.items()}
+    fraction = version.indicator_warning_fraction
+    indicators = {}
+    for indicator, local in locals_.items():
+        trigger = behaviour.trigger_for(indicator, triggers)
+        exchange = reported.get(indicator.value)
+        indicators[indicator.value] = {
+            "value": local.value, "orders": local.orders, "trigger_value": trigger,
+            "status": behaviour.judge_indicator(
+                local.value, trigger_value=trigger, warning_fraction=fraction, orders=local.orders,
+                min_orders=behaviour.FUTURES_THRESHOLDS_2020[indicator].min_orders,
+            ),
+            "exchange": None if exchange is None else {
+                "value": exchange.value, "trigger_value": exchange.trigger_value, "is_locked": exchange.is_locked,
+                "observed_at": exchange.observed_at,
+                "status": behaviour.judge_indicator(
+                    exchange.value, trigger_value=exchange.trigger_value, warning_fraction=fraction,
+                    is_locked=exchange.is_locked,
+                ),
+            },
+        }
+    return {
+        "market_id": market_id,
+        "obligation": {"id": version.pk, "version": version.version},
+        "window": {"start": now - ORDER_CYCLE, "end": now},
+        "orders_placed": len(cycle),
+        "cancel_ratio_pct": {"value": cancel, "limit": limit,
+                             "status": upper_limit_status(cancel, limit, float(version.early_warning_fraction))},
+        "quote_usd": quote_usd,
+        "indicators": indicators,
+    }
+
+
+def _quote_usd(market: Market, now: datetime) -> Decimal | None:
+    """USD per unit of the market's quote: 1 for a stablecoin quote, else the conversion
+    market's latest valid mid at or before `now` (None when there is none)."""
+    if market.quote_conversion == QuoteConversion.STABLE:
+        return Decimal(1)
+    with connection.cursor() as cur:
+        cur.execute(
+            "SELECT mid FROM compliance_sample WHERE market_id = %s AND ts <= %s AND ts > %s AND valid "
+            "ORDER BY ts DESC LIMIT 1",
+            [market.conversion_market_id, now, now - LIVE_BAR_MAX_AGE],
+        )
+        row = cur.fetchone()
+    return None if row is None else Decimal(repr(row[0]))
