@@ -20,6 +20,7 @@ from collectors.sampler import Sample, Sampler
 
 EVENT_HEADER = ["update_id", "exchange_time_ms", "best_bid", "best_ask", "spread_pct", "depth_bid_usd",
                 "depth_ask_usd", "depth_complete", "symbol"]
+FLUSH_EVERY = 10_000  # samples per COPY batch when storing
 SECOND_HEADER = ["symbol", "ts_ms"] + [name for name in Sample._fields if name not in ("market_id", "ts")]
 
 
@@ -123,7 +124,7 @@ class Command(BaseCommand):
         def on_sample(market, sample):
             if market.symbol in markets:
                 sink.accept_samples([sample])
-                if sink.pending_rows() >= 10_000 and not sink.flush():
+                if sink.accepted["sample"] % FLUSH_EVERY == 0 and not sink.flush():
                     raise CommandError(f"Postgres unavailable ({sink.last_error}).")
 
         def on_evidence(market, evidence):

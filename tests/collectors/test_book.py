@@ -1,0 +1,68 @@
+"""The order book's own rules: best tracking, ordering, bad levels, snapshot edges."""
+import pytest
+
+from collectors.binance import DepthDiff, DepthSnapshot
+from collectors.book import OrderBook
+from collectors.sync import BookSync, Outcome
+
+
+def book_of(bids, asks, limit=None):
+    book = OrderBook()
+    book.load_snapshot(1, bids, asks, limit)
+    return book
+
+
+def test_touch_follows_inserts_and_removals_of_the_best_level():
+    book = book_of([["100.0", "1"], ["99.5", "2"], ["90.0", "1"]], [["101.0", "1"], ["101.5", "1"]])
+    assert book.touch() == (100.0, 101.0)
+    book.apply([["100.5", "3"]], [["100.9", "1"]], 2)
+    assert book.touch() == (100.5, 100.9)
+    book.apply([["100.5", "0.000"], ["100.0", "0"]], [["100.9", "0.00000000"]], 3)
+    assert book.touch() == (99.5, 101.0)
+    book.apply([["99.5", "0"]], [], 4)
+    assert book.touch() == (90.0, 101.0)  # the next best sits many buckets away
+    book.apply([["90.0", "0"]], [["101.0", "0"], ["101.5", "0"]], 5)
+    assert book.touch() == (None, None) and len(book) == 0
+    assert not book.crossed()
+
+
+def test_levels_come_best_first_and_top_n():
+    book = book_of([["10.01", "1"], ["10.00", "2"], ["9.00", "3"]], [["10.02", "1"], ["11.00", "2"]])
+    book.apply([["9.999", "5"]], [["10.5", "1"]], 2)
+    assert list(book.bids()) == [(10.01, 1.0), (10.0, 2.0), (9.999, 5.0), (9.0, 3.0)]
+    assert list(book.asks()) == [(10.02, 1.0), (10.5, 1.0), (11.0, 2.0)]
+    assert book.top(2) == ([(10.01, 1.0), (10.0, 2.0)], [(10.02, 1.0), (10.5, 1.0)])
+
+
+def test_quantity_update_and_removal_match_exact_prices():
+    book = book_of([["61837.63000000", "1.0"]], [["61837.64000000", "2.0"]])
+    book.apply([["61837.630", "4.5"]], [], 2)  # the same price written differently
+    assert book.bid_qty == {61837.63: 4.5}
+    book.apply([["61837.62", "0"]], [], 3)  # removing an absent level changes nothing
+    assert book.bid_qty == {61837.63: 4.5}
+
+
+@pytest.mark.parametrize("level", [["abc", "1"], ["1.0", "x"], ["-1.0", "2"], ["1.0", "-2"], ["nan", "1"],
+                                   ["1.0", "nan"], ["inf", "1"], ["1.0", "inf"], ["1.0"]])
+def test_bad_levels_are_errors_and_the_sync_rebuilds(level):
+    with pytest.raises((ValueError, TypeError)):
+        book_of([["100.0", "1"]], [["101.0", "1"]]).apply([level], [], 2)
+    sync = BookSync(chained=False)
+    sync.diff(DepthDiff("X", 1, 5, None, 1_000, [], []))
+    assert sync.snapshot(DepthSnapshot(3, [["100.0", "1"]], [["101.0", "1"]])) is Outcome.SYNCED
+    assert sync.diff(DepthDiff("X", 6, 6, None, 2_000, [level], [])) is Outcome.RESYNC
+    assert sync.open_unknown.reason == "malformed diff" and sync.rejected
+
+
+def test_bad_snapshot_is_rejected_and_another_one_asked_for():
+    sync = BookSync(chained=False)
+    sync.diff(DepthDiff("X", 1, 5, None, 1_000, [], []))
+    assert sync.snapshot(DepthSnapshot(3, [["100.0", "oops"]], [])) is Outcome.SNAPSHOT_REJECTED
+    assert sync.needs_snapshot and not sync.synced
+
+
+def test_known_edges_are_the_deepest_snapshot_prices_of_a_full_side():
+    full = book_of([["100", "1"], ["99", "1"]], [["101", "1"], ["102", "1"]], limit=2)
+    assert (full.known_bid_edge, full.known_ask_edge) == (99.0, 102.0)
+    assert book_of([["100", "1"]] * 5, [["101", "1"]] * 3).known_bid_edge == 100.0  # 5 = a valid limit
+    assert book_of([["100", "1"]] * 4, [["101", "1"]] * 3).known_bid_edge is None
