@@ -8,6 +8,7 @@ can check that two owners' holdings never overlapped.
 """
 from __future__ import annotations
 
+import asyncio
 import os
 import socket
 import time
@@ -45,6 +46,35 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then
 end
 return 0
 """
+
+
+class LeaseLost(Exception):
+    """Another collector may hold this shard now: stop at once."""
+
+
+async def run_while_held(lease: "ShardLease", work, *, status=dict, heartbeat_s: float | None = None):
+    """Run `work` (a coroutine) while renewing `lease`; cancel it and raise LeaseLost if the lease is lost."""
+    work_task = asyncio.ensure_future(work)
+    beat = asyncio.create_task(_heartbeat(lease, status, heartbeat_s or HEARTBEAT_S))
+    try:
+        done, _ = await asyncio.wait([work_task, beat], return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in (work_task, beat):
+            task.cancel()
+        results = await asyncio.gather(work_task, beat, return_exceptions=True)
+    if beat in done:
+        raise results[1] if isinstance(results[1], BaseException) else LeaseLost(f"{lease.shard}: heartbeat stopped")
+    if isinstance(results[0], BaseException):
+        raise results[0]
+    return results[0]
+
+
+async def _heartbeat(lease: "ShardLease", status, interval_s: float) -> None:
+    while True:
+        renewed = await lease.renew(status())
+        if not renewed and not lease.held:
+            raise LeaseLost(f"shard {lease.shard}: lease lost by {lease.owner}")
+        await asyncio.sleep(max(0.05, min(interval_s, (lease.valid_until - time.monotonic()) / 2)))
 
 
 def lease_key(shard: str) -> str:

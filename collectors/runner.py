@@ -27,6 +27,7 @@ from django.conf import settings
 from collectors import binance
 from collectors.api_health import recorder_for
 from collectors.capture import CaptureWriter
+from collectors.leases import run_while_held
 from collectors.rest import BinanceRest, ExchangeError, RateLimited, Unreachable
 from collectors.sampler import Sampler, utc_from_ms
 from collectors.sink import TimeSeriesSink
@@ -119,10 +120,6 @@ def load_shard(name: str) -> Shard | None:
     return next((s for s in plan_shards() if s.name == name), None)
 
 
-class LeaseLost(Exception):
-    """Another collector may hold this shard now: stop at once."""
-
-
 @dataclass
 class MarketState:
     spec: MarketSpec
@@ -141,7 +138,6 @@ class ShardRunner:
         shard: Shard,
         *,
         sink: TimeSeriesSink,
-        lease=None,
         channel_layer=None,
         capture_dir: Path | None = None,
         limits: StreamLimits | None = None,
@@ -149,17 +145,14 @@ class ShardRunner:
         publish_timeout_s: float = 0.5,
         snapshot_concurrency: int = 4,
         record_api_calls: bool = True,
-        heartbeat_s: float | None = None,
     ):
         self.shard = shard
         self.sink = sink
-        self.lease = lease
         self.channel_layer = channel_layer
         self.capture_dir = capture_dir
         self.limits = limits or STREAM_LIMITS[shard.market_type]
         self.backoff_factory = backoff_factory
         self.publish_timeout_s = publish_timeout_s
-        self.heartbeat_s = heartbeat_s
         kind = binance.USDM if shard.market_type == MarketType.USDM else binance.SPOT
         self.markets: dict[str, MarketState] = {
             m.symbol.upper(): MarketState(
@@ -204,8 +197,6 @@ class ShardRunner:
         self._tasks = [asyncio.create_task(s.run(), name=f"stream-{i}") for i, s in enumerate(self.streams)]
         self._tasks.append(asyncio.create_task(self._clock_loop(), name="clock"))
         self._tasks.append(asyncio.create_task(self._tick_loop(), name="tick"))
-        if self.lease is not None:
-            self._tasks.append(asyncio.create_task(self._heartbeat_loop(), name="heartbeat"))
         stopper = asyncio.create_task(stop.wait())
         try:
             done, _ = await asyncio.wait([stopper, *self._tasks], return_when=asyncio.FIRST_COMPLETED)
@@ -231,8 +222,6 @@ class ShardRunner:
         await self.rest.close()
         if self._capture is not None:
             self._capture.close()
-        if self.lease is not None:
-            await self.lease.release()
 
     # -- stream frames ------------------------------------------------------------------
     def _on_frame(self, raw, receive_ns: int) -> None:
@@ -421,19 +410,7 @@ class ShardRunner:
             await layer.group_send("overview", message)
             await layer.group_send(f"market.{sample.market_id}", message)
 
-    # -- lease --------------------------------------------------------------------------
-    async def _heartbeat_loop(self) -> None:
-        from collectors.leases import HEARTBEAT_S
-
-        interval = self.heartbeat_s or HEARTBEAT_S
-        while True:
-            detail = self.status()
-            renewed = await self.lease.renew(detail)
-            if not renewed and not self.lease.held:
-                raise LeaseLost(f"shard {self.shard.name}: lease lost by {self.lease.owner}")
-            remaining = self.lease.valid_until - time.monotonic()
-            await asyncio.sleep(max(0.05, min(interval, remaining / 2)))
-
+    # -- health -------------------------------------------------------------------------
     def status(self) -> dict:
         return {
             "markets": len(self.markets),
@@ -457,6 +434,9 @@ async def run_shard(shard: Shard | str, *, lease=None, stop: asyncio.Event | Non
             raise LookupError(f"no shard named {name!r} (markets changed?)")
     name = shard.name
     sink = TimeSeriesSink(name=name.replace("#", "_"))
-    runner = ShardRunner(shard, sink=sink, lease=lease, channel_layer=get_channel_layer(), capture_dir=capture_dir)
+    runner = ShardRunner(shard, sink=sink, channel_layer=get_channel_layer(), capture_dir=capture_dir)
     log.info("shard %s: collecting %d markets from %s", name, len(shard.markets), shard.ws_base_url)
-    await runner.run(stop)
+    if lease is None:
+        await runner.run(stop)
+    else:
+        await run_while_held(lease, runner.run(stop), status=runner.status)

@@ -12,8 +12,9 @@ from datetime import timedelta
 from celery import shared_task
 from django.utils import timezone
 
-from collectors import leases
-from collectors.runner import LeaseLost, plan_shards, run_shard
+from collectors import leases, userdata
+from collectors.leases import LeaseLost
+from collectors.runner import plan_shards, run_shard
 
 log = logging.getLogger(__name__)
 
@@ -24,7 +25,10 @@ async def _hold_and_run(shard: str) -> str:
         if not await lease.acquire({"starting": True}):
             return f"{shard}: held by {await lease.redis.get(leases.lease_key(shard))!r}; not started"
         try:
-            await run_shard(shard, lease=lease)
+            if shard.startswith(userdata.SHARD_PREFIX):
+                await userdata.run_account(shard, lease=lease)
+            else:
+                await run_shard(shard, lease=lease)
         except LeaseLost as exc:
             log.error("%s", exc)
             return str(exc)
@@ -46,7 +50,8 @@ def collect_shard(shard: str) -> str:
 @shared_task(name="collectors.tasks.supervise", queue="default")
 def supervise() -> list[str]:
     """Dispatch every planned shard whose lease lapsed (DESIGN.md: a dead worker's markets move in < 60 s)."""
-    return leases.dispatch_lapsed([s.name for s in plan_shards()], dispatch=lambda name: collect_shard.apply_async(args=[name], queue="collectors"))
+    shards = [s.name for s in plan_shards()] + userdata.account_shards()
+    return leases.dispatch_lapsed(shards, dispatch=lambda name: collect_shard.apply_async(args=[name], queue="collectors"))
 
 
 @shared_task(name="collectors.tasks.poll_indicators", queue="default")
