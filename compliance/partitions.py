@@ -5,7 +5,11 @@ The parents are declared in compliance/migrations/0002_timeseries.py. A partitio
 """
 from datetime import date, datetime, timedelta, timezone
 
-from django.db import connection
+from django.db import connection, transaction
+
+# Collectors in several processes reach a new day at the same moment; CREATE TABLE IF NOT EXISTS
+# is not race-free for partitions, so creation is serialized with this advisory lock.
+_PARTITION_LOCK = 0x4C434D50  # "LCMP"
 
 PARTITIONED_TABLES = ("compliance_sample", "compliance_book_snapshot")
 
@@ -17,7 +21,8 @@ def partition_name(table: str, day: date) -> str:
 def ensure_partitions(first_day: date, last_day: date, tables=PARTITIONED_TABLES) -> list[str]:
     """Create the daily partitions covering [first_day, last_day]; returns the names created."""
     created = []
-    with connection.cursor() as cur:
+    with transaction.atomic(), connection.cursor() as cur:
+        cur.execute("SELECT pg_advisory_xact_lock(%s)", [_PARTITION_LOCK])
         day = first_day
         while day <= last_day:
             lo = datetime(day.year, day.month, day.day, tzinfo=timezone.utc)
