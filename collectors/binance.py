@@ -119,15 +119,7 @@ def decode(raw):
     return message
 
 
-_ENVELOPE = b'{"stream":"'
-
-
-def peek_stream(raw):
-    """The stream name of a combined-stream frame, read without decoding it; None for other messages."""
-    if not raw.startswith(_ENVELOPE):
-        return None
-    end = raw.find(b'"', len(_ENVELOPE))
-    return raw[len(_ENVELOPE):end].decode("ascii", "replace") if end > 0 else None
+ENVELOPE = b'{"stream":"'  # how every combined-stream frame starts (web_socket_streams, "General WSS information")
 
 
 def stream_data(raw):

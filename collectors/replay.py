@@ -13,6 +13,8 @@ from collectors import binance
 from collectors.sampler import SecondClock
 from collectors.sync import BookSync, Outcome
 
+ENVELOPE_LENGTH = len(binance.ENVELOPE)
+
 # Quotes valued at 1 USD (DESIGN.md 'Depth within ±2 %': stablecoin quotes at 1).
 STABLE_QUOTES = ("USDT", "USDC", "FDUSD", "TUSD", "BUSD", "DAI", "USDP", "USD")
 
@@ -26,13 +28,13 @@ def stable_quote(symbol):
 class MarketReplay:
     """One symbol's sync state, sampler and second clock during a replay."""
 
-    def __init__(self, symbol, kind, sampler=None):
+    def __init__(self, symbol, kind, sampler=None, quote_usd=None):
         self.symbol = symbol
         self.kind = kind
         self.sync = BookSync(chained=kind.chained)
         self.sampler = sampler
         self.clock = SecondClock()
-        self.quote_usd = 1.0 if stable_quote(symbol) else None
+        self.quote_usd = quote_usd  # USD per unit of quote; None: unknown, USD figures left NULL
         self.outcomes = Counter()
 
 
@@ -43,11 +45,14 @@ class Replay:
     syncs are reported as one call, after the last of them).
     on_sample(market, sample) and on_evidence(market, evidence): the 1 s samples and top-N
     snapshots, when a sampler factory is given. on_ticker(market, ticker): bookTicker frames.
+    quote_usd_of(symbol): USD per unit of the symbol's quote, or None when unknown; by default 1 for
+    stablecoin quotes (stable_quote) and unknown otherwise.
     """
 
     def __init__(self, *, kind=None, sampler_factory=None, on_event=None, on_sample=None, on_evidence=None,
-                 on_ticker=None):
+                 on_ticker=None, quote_usd_of=None):
         self.kind = kind
+        self.quote_usd_of = quote_usd_of or (lambda symbol: 1.0 if stable_quote(symbol) else None)
         self.sampler_factory = sampler_factory
         self.on_event = on_event
         self.on_sample = on_sample
@@ -55,6 +60,7 @@ class Replay:
         self.on_ticker = on_ticker
         self.markets = {}
         self.counts = Counter()
+        self.other = 0  # messages of no use to the book (trades, subscription replies, other venues)
         self.malformed_examples = []
         self._orphan_snapshots = {}  # symbol (None: not stated) -> snapshot seen before its first diff
 
@@ -64,47 +70,45 @@ class Replay:
         return self
 
     def feed(self, line):
+        raw = line.raw
         try:
-            stream = binance.peek_stream(line.raw) if line.url is None else None
-            if stream is not None:
-                self._stream(stream, line.raw)
+            if line.url is None and raw.startswith(binance.ENVELOPE):
+                # A combined-stream frame: routed by its stream name, read without decoding, so
+                # frames of streams the book does not use (trades, klines...) cost next to nothing.
+                stream = raw[ENVELOPE_LENGTH:raw.find(b'"', ENVELOPE_LENGTH)]
+                if b"@depth" in stream:
+                    self._diff(binance.parse_diff(binance.stream_data(raw)))
+                elif stream.endswith(b"@bookTicker"):
+                    self.counts["bookTicker"] += 1
+                    if self.on_ticker is not None:
+                        self._ticker(binance.parse_book_ticker(binance.stream_data(raw)))
+                else:
+                    self.other += 1
                 return
-            message = binance.decode(line.raw)
+            message = binance.decode(raw)
             if line.url is not None:
                 self._rest(line.url, message)
-            elif "stream" in message:
-                raise binance.MalformedMessage(f"stream envelope not at the start: {line.raw[:120]!r}")
             elif "lastUpdateId" in message:
                 self.counts["snapshot"] += 1
                 self._snapshot(None, binance.parse_snapshot(message))
             elif message.get("e") == "depthUpdate":
                 self._diff(binance.parse_diff(message))
             else:
-                self.counts["other"] += 1
+                self.other += 1
         except binance.MalformedMessage as exc:
             self.counts["malformed"] += 1
             if len(self.malformed_examples) < 5:
                 self.malformed_examples.append(str(exc))
 
-    def _stream(self, stream, raw):
-        # Frames of streams the book does not use (trades, klines...) are counted, not decoded.
-        kind = binance.stream_kind(stream)
-        if kind == "depth":
-            self._diff(binance.parse_diff(binance.stream_data(raw)))
-        elif kind == "bookTicker":
-            self.counts["bookTicker"] += 1
-            if self.on_ticker is not None:
-                ticker = binance.parse_book_ticker(binance.stream_data(raw))
-                market = self.markets.get(ticker.symbol)
-                if market is not None:
-                    self.on_ticker(market, ticker)
-        else:
-            self.counts["other"] += 1
+    def _ticker(self, ticker):
+        market = self.markets.get(ticker.symbol)
+        if market is not None:
+            self.on_ticker(market, ticker)
 
     def _rest(self, url, message):
         parts = urlsplit(url)
         if not parts.path.endswith("/depth"):
-            self.counts["other"] += 1
+            self.other += 1
             return
         self.counts["snapshot"] += 1
         query = parse_qs(parts.query)
@@ -116,7 +120,7 @@ class Replay:
         symbol = diff.symbol
         kind = self.kind or binance.kind_for_diff(diff)
         sampler = self.sampler_factory(symbol) if self.sampler_factory is not None else None
-        market = self.markets[symbol] = MarketReplay(symbol, kind, sampler)
+        market = self.markets[symbol] = MarketReplay(symbol, kind, sampler, self.quote_usd_of(symbol))
         return market
 
     def _diff(self, diff):

@@ -106,16 +106,19 @@ class Command(BaseCommand):
 
     def _to_sink(self, kind, band_pct, venue_name):
         from collectors.sink import TimeSeriesSink
-        from compliance.models import Market
+        from compliance.models import Market, QuoteConversion
 
         query = Market.objects.select_related("venue")
         if venue_name:
             query = query.filter(venue__name=venue_name)
         markets = {}
+        stable = set()
         for market in query:
             if market.symbol.upper() in markets and not venue_name:
                 raise CommandError(f"{market.symbol} is listed on several venues: choose one with --venue-name.")
             markets[market.symbol.upper()] = market.pk
+            if market.quote_conversion == QuoteConversion.STABLE:
+                stable.add(market.symbol.upper())
         sink = TimeSeriesSink(name="replay")
 
         def sampler_for(symbol):
@@ -131,7 +134,10 @@ class Command(BaseCommand):
             if market.symbol in markets:
                 sink.accept_snapshots([evidence])
 
-        replay = Replay(kind=kind, sampler_factory=sampler_for, on_sample=on_sample, on_evidence=on_evidence)
+        # A quote converted via another market's mid stays unknown (NULL USD figures): the replay
+        # does not carry the conversion market's book.
+        replay = Replay(kind=kind, sampler_factory=sampler_for, on_sample=on_sample, on_evidence=on_evidence,
+                        quote_usd_of=lambda symbol: 1.0 if symbol in stable else None)
         return replay, sink, markets
 
     @staticmethod
