@@ -82,7 +82,8 @@ DEMO_VENUES = (
         markets=(
             MarketSpec("BTCUSDT", "BTC", "USDT", 2, 5, "5.00000000", 65_000.0, desk_side_usd=60_000,
                        demo_scenarios=("calm",)),
-            MarketSpec("ETHUSDT", "ETH", "USDT", 2, 4, "5.00000000", 3_200.0, desk_half_spread_pct=0.12,
+            MarketSpec("ETHUSDT", "ETH", "USDT", 2, 4, "5.00000000", 3_200.0, desk_half_spread_pct=0.3,
+                       background_half_spread_pct=0.45,
                        demo_scenarios=("volatility_spike(start=120,duration=90,recover=1)",)),
             MarketSpec("SOLUSDT", "SOL", "USDT", 2, 3, "5.00000000", 150.0, desk_side_usd=16_000,
                        background_side_usd=14_000,

@@ -82,6 +82,7 @@ def main(argv=None) -> None:
     add_arguments(parser)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    logging.getLogger("aiohttp.access").setLevel(logging.WARNING)  # one line per request drowns the log
     try:
         asyncio.run(serve(args))
     except (ScenarioError, ValueError, OSError) as exc:

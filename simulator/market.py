@@ -205,7 +205,8 @@ class SyntheticMarket:
                 # Sticky quotes: a level moves only when it drifted most of the way to its neighbour,
                 # which keeps the calm cancel ratio low (spot re-pricing is a cancel).
                 neighbour = targets[i + 1 if i + 1 < len(targets) else i - 1][0]
-                drifted = abs(order.price - price) > max(1.0, 0.8 * abs(neighbour - price)) or (
+                tolerance = max(1.0, 0.8 * abs(neighbour - price), 0.1 * abs(price - self.mid))
+                drifted = abs(order.price - price) > tolerance or (
                     order.price >= self.mid if side == BID else order.price <= self.mid)
                 missized = order.remaining < 0.3 * lots or order.remaining > 2 * lots
                 if self.conditions.cancel_storm or drifted or missized:

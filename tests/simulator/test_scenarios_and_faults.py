@@ -194,3 +194,23 @@ def test_scenario_syntax_errors_are_clear():
         parse("outage(minutes=3)", time_scale=1)
     scenarios = parse("calm,spread_blowout(start=10,duration=60,factor=2),outage", time_scale=0.5)
     assert [(s.name, s.start, s.duration) for s in scenarios] == [("spread_blowout", 5, 30), ("outage", 0, 15)]
+
+
+async def test_demo_shows_compliant_warning_and_breaching_markets(sim_factory):
+    sim = await sim_factory(scenario="demo", time_scale=0.02)
+    await asyncio.sleep(1.6)  # XRPUSDT's blowout (start 30 s) and SOLUSDT's withdrawal (60 s) have begun
+    verdicts = {}
+    for venue in sim.sim.venues.values():
+        preset = TIER_PRESETS[venue.spec.tier]
+        for symbol in venue.markets:
+            spread = await spread_pct(sim, venue.name, symbol)
+            depth = await depth_within_band_usd(sim, venue.name, symbol)
+            if spread > preset["spread_max_pct"] or depth < preset["depth_min_usd"]:
+                verdicts[f"{venue.name}/{symbol}"] = "breach"
+            elif spread > preset["spread_target_max_pct"]:
+                verdicts[f"{venue.name}/{symbol}"] = "warning"
+            else:
+                verdicts[f"{venue.name}/{symbol}"] = "compliant"
+    assert verdicts["binance-spot/BTCUSDT"] == "compliant"
+    assert verdicts["binance-spot/ETHUSDT"] == "warning"
+    assert verdicts["binance-usdm/XRPUSDT"] == "breach" and verdicts["binance-spot/SOLUSDT"] == "breach"
