@@ -46,6 +46,7 @@ WEIGHT_SHARE = 0.8
 TIME_PATH = {MarketType.SPOT: "/api/v3/time", MarketType.USDM: "/fapi/v1/time"}
 STREAM_LIMITS = {MarketType.SPOT: SPOT_LIMITS, MarketType.USDM: USDM_LIMITS}
 CLOCK_RESYNC_S = 600
+OWN_QUOTES_REFRESH_S = 2.0  # own orders come from the user-data collector through the database
 
 
 @dataclass(frozen=True)
@@ -172,9 +173,11 @@ class ShardRunner:
         self._snapshot_slots = asyncio.Semaphore(snapshot_concurrency)
         self._snapshot_backoff = backoff_factory()
         self._sink_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"sink-{shard.name}")
+        self._db_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"reads-{shard.name}")
         self._flushing: asyncio.Future | None = None
         self._publishing: asyncio.Task | None = None
         self._capture: CaptureWriter | None = None
+        self.own: dict = {}  # market_id -> OwnQuotes, for markets whose desk orders are known
         self._tasks: list[asyncio.Task] = []
 
     # -- running ------------------------------------------------------------------------
@@ -197,6 +200,7 @@ class ShardRunner:
         self._tasks = [asyncio.create_task(s.run(), name=f"stream-{i}") for i, s in enumerate(self.streams)]
         self._tasks.append(asyncio.create_task(self._clock_loop(), name="clock"))
         self._tasks.append(asyncio.create_task(self._tick_loop(), name="tick"))
+        self._tasks.append(asyncio.create_task(self._own_quotes_loop(), name="own-quotes"))
         stopper = asyncio.create_task(stop.wait())
         try:
             done, _ = await asyncio.wait([stopper, *self._tasks], return_when=asyncio.FIRST_COMPLETED)
@@ -219,6 +223,8 @@ class ShardRunner:
         loop = asyncio.get_running_loop()
         await loop.run_in_executor(self._sink_thread, self.sink.close)
         self._sink_thread.shutdown(wait=False)
+        await loop.run_in_executor(self._db_thread, _close_db_connection)
+        self._db_thread.shutdown(wait=False)
         await self.rest.close()
         if self._capture is not None:
             self._capture.close()
@@ -337,7 +343,8 @@ class ShardRunner:
         samples, evidence = [], []
         for state in self.markets.values():
             if state.connected:
-                sample = state.sampler.sample(state.sync, ts_ms, quote_usd=self._quote_usd(state))
+                sample = state.sampler.sample(state.sync, ts_ms, quote_usd=self._quote_usd(state),
+                                              own=self.own.get(state.spec.market_id))
             else:
                 sample = state.sampler.invalid(utc_from_ms(ts_ms))  # connection down: unknown time
             samples.append(sample)
@@ -352,6 +359,27 @@ class ShardRunner:
         self.counts["valid_samples"] += sum(1 for s in samples if s.valid)
         self._flush(ts_ms)
         self._publish(samples)
+
+    async def _own_quotes_loop(self) -> None:
+        from django.db import DatabaseError, connection
+
+        from collectors.userdata import own_quotes
+
+        def load(market_ids):
+            try:
+                return own_quotes(market_ids)
+            except DatabaseError:
+                connection.close()  # this thread's broken connection must not be reused
+                raise
+
+        while True:
+            try:
+                self.own = await asyncio.get_running_loop().run_in_executor(self._db_thread, load, list(self.by_id))
+            except DatabaseError as exc:
+                self.own = {}  # not known now: own-quote metrics stay empty rather than stale
+                self.counts["own_quote_errors"] += 1
+                log.warning("shard %s: own orders not refreshed (%s)", self.shard.name, exc)
+            await asyncio.sleep(OWN_QUOTES_REFRESH_S)
 
     def _quote_usd(self, state: MarketState) -> float | None:
         if state.spec.quote_conversion == QuoteConversion.STABLE:
@@ -421,6 +449,12 @@ class ShardRunner:
             "disconnects": self.counts["disconnects"],
             "sink_failing": self.sink.failing_since is not None,
         }
+
+
+def _close_db_connection() -> None:
+    from django.db import connection
+
+    connection.close()
 
 
 async def run_shard(shard: Shard | str, *, lease=None, stop: asyncio.Event | None = None, capture_dir: Path | None = None) -> None:

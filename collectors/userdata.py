@@ -424,3 +424,23 @@ async def run_account(shard: str, *, lease=None) -> None:
         await collector.run()
     else:
         await run_while_held(lease, collector.run(), status=lambda: {"venue": credential.venue.name, **collector.counts})
+
+
+def own_quotes(market_ids) -> dict:
+    """{market_id: OwnQuotes} of the desk's resting orders, for markets whose venue has an active
+    credential (elsewhere the desk's orders are unknown, and own-quote metrics stay empty)."""
+    from collectors.models import ExchangeCredential
+    from collectors.sampler import OwnQuotes
+
+    known = set(
+        Market.objects.filter(pk__in=market_ids, venue__in=ExchangeCredential.objects.filter(is_active=True).values("venue"))
+        .values_list("pk", flat=True)
+    )
+    quotes = {pk: OwnQuotes({}, {}) for pk in known}
+    rows = OwnOrder.objects.filter(market_id__in=known, status__in=("NEW", "PARTIALLY_FILLED")).values_list(
+        "market_id", "side", "price", "orig_qty", "executed_qty"
+    )
+    for market_id, side, price, orig, executed in rows:
+        book = quotes[market_id].bids if side == "BUY" else quotes[market_id].asks
+        book[float(price)] = book.get(float(price), 0.0) + float(orig - executed)
+    return quotes

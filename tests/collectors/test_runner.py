@@ -97,3 +97,41 @@ async def test_a_hanging_channel_layer_never_stalls_collection(simulator, tmp_pa
         return count
 
     assert await sync_to_async(stored)() == runner.counts["samples"]
+
+
+async def test_own_quote_metrics_come_from_the_desk_orders_the_user_data_collector_stores(simulator, tmp_path, settings):
+    from cryptography.fernet import Fernet
+
+    from collectors.models import ExchangeCredential
+    from collectors.secrets import encrypt
+    from collectors.userdata import UserDataCollector
+    from simulator.catalog import DEMO_API_KEY, DEMO_API_SECRET
+
+    settings.SECRETS_KEY = Fernet.generate_key().decode()
+    venue = await sync_to_async(make_venue)(simulator)
+    venue.ws_api_url = venue.ws_base_url + "/ws-api/v3"
+    await venue.asave()
+    await ExchangeCredential.objects.acreate(venue=venue, label="desk", api_key=DEMO_API_KEY, secret_encrypted=encrypt(DEMO_API_SECRET))
+    [shard] = await sync_to_async(plan_shards)()
+    desk = UserDataCollector(venue=venue, api_key=DEMO_API_KEY, secret=DEMO_API_SECRET)
+    desk_task = asyncio.create_task(desk.run())
+    try:
+        await asyncio.wait_for(desk.backfilled.wait(), 20)
+        await collect_for(shard, 5.5, tmp_path, None)
+    finally:
+        desk_task.cancel()
+        await asyncio.gather(desk_task, return_exceptions=True)
+
+    def own_columns():
+        with connection.cursor() as cur:
+            cur.execute("""SELECT count(*), count(own_at_touch), count(own_bid_dev_pct), max(own_depth_share_pct)
+                           FROM compliance_sample WHERE valid""")
+            row = cur.fetchone()
+        connection.close()
+        return row
+
+    valid, with_touch, with_dev, max_share = await sync_to_async(own_columns)()
+    # The simulated desk quotes every market from the start, so once its orders are loaded every
+    # valid second carries own-quote metrics (the first second or two may precede the first load).
+    assert valid > 0 and with_touch >= valid - 2 * len(shard.markets) and with_dev > 0
+    assert 0 < max_share <= 100
