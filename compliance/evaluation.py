@@ -484,7 +484,7 @@ def period_verdict(records: Sequence[MinuteRecord], exempt: set[datetime], *, mi
     # fractions without a Fraction per minute.
     sums: dict[int, list[int]] = {}
     valid_seconds = 0
-    minutes_by_required: dict[Fraction | None, int] = {}
+    minutes_by_required: dict[int, list] = {}
     for r in records:
         j = r.judgement
         acc = sums.setdefault(j.units, [0, 0, 0, 0, 0])  # compliant, non-compliant, unknown, excused, exempt
@@ -496,12 +496,16 @@ def period_verdict(records: Sequence[MinuteRecord], exempt: set[datetime], *, mi
             acc[4] += non_compliant
         if r.bar is not None:
             valid_seconds += r.bar.valid_samples
-        minutes_by_required[r.terms.required_pct] = minutes_by_required.get(r.terms.required_pct, 0) + 1
+        key = id(r.terms)  # a version's Terms object is shared by its minutes; hashing it per minute is slow
+        if key in minutes_by_required:
+            minutes_by_required[key][1] += 1
+        else:
+            minutes_by_required[key] = [r.terms.required_pct, 1]
     total = [sum((Fraction(acc[k], units) for units, acc in sums.items()), Fraction(0)) for k in range(5)]
     # A clause changed mid-day weighs each version by the minutes it governed.
     required = None
-    if records and None not in minutes_by_required:
-        required_weighted = sum((pct * n for pct, n in minutes_by_required.items()), Fraction(0))
+    if records and all(pct is not None for pct, _ in minutes_by_required.values()):
+        required_weighted = sum((pct * n for pct, n in minutes_by_required.values()), Fraction(0))
         required = required_weighted / len(records)
     if required is not None and len(records) < minutes_total:
         # The running day's remaining minutes will be judged by the version now in force.

@@ -66,14 +66,17 @@ def _terms_by_minute(market_id: int, start: datetime, end: datetime) -> list[tup
 
 
 def _versions_used(own: list[tuple[datetime, ev.Terms, object]]) -> list[dict]:
-    used: list[dict] = []
+    runs: list[list] = []  # [version, first minute, last minute]
     for minute, _, version in own:
-        if used and used[-1]["id"] == version.pk:
-            used[-1]["to"] = (minute + ev.MINUTE).isoformat()
+        if runs and runs[-1][0].pk == version.pk:
+            runs[-1][2] = minute
         else:
-            used.append({"id": version.pk, "version": version.version, "from": minute.isoformat(),
-                         "to": (minute + ev.MINUTE).isoformat(), "evaluation_method": version.evaluation_method})
-    return used
+            runs.append([version, minute, minute])
+    return [
+        {"id": v.pk, "version": v.version, "from": first.isoformat(), "to": (last + ev.MINUTE).isoformat(),
+         "evaluation_method": v.evaluation_method}
+        for v, first, last in runs
+    ]
 
 
 def judge_span(*, market: Market, start: datetime, end: datetime, now: datetime) -> JudgedSpan:
@@ -140,39 +143,41 @@ def judge_day(*, market: Market, day: date, now: datetime | None = None) -> Dail
         None if verdict.required_pct is None
         else float(verdict.measured_total * (1 - verdict.required_pct / 100))
     )
-    result, _ = DailyResult.objects.update_or_create(
-        market=market, day=day,
-        defaults=dict(
-            is_closed=closed,
-            evaluation_methods=sorted({v["evaluation_method"] for v in span.versions}),
-            obligation_versions=span.versions,
-            minutes_elapsed=verdict.minutes_elapsed,
-            compliant_minutes=round(verdict.compliant_minutes),
-            non_compliant_minutes=round(verdict.non_compliant_minutes),
-            unknown_minutes=round(verdict.unknown_minutes),
-            excused_minutes=round(verdict.excused_minutes),
-            exempt_minutes=round(verdict.exempt_minutes),
-            uptime_raw_pct=verdict.uptime_raw_pct,
-            uptime_adjusted_pct=verdict.uptime_adjusted_pct,
-            uptime_required_pct=None if verdict.required_pct is None else float(verdict.required_pct),
-            passed=verdict.passed,
-            breach_budget_minutes=verdict.breach_budget_minutes,
-            unrecoverable=verdict.unrecoverable,
-            coverage_pct=verdict.coverage_pct,
-            details={
-                "minutes_total": verdict.minutes_total,
-                "budget_allowed_minutes": allowed,
-                "lost_minutes": float(verdict.lost_minutes),
-                "random_minute_seed": RANDOM_MINUTE_SEED,
-                "per_version": _per_version(span.records, span.exempt),
-                "exemption_episodes": [
-                    {"started": e.started.isoformat(), "subsided": e.subsided and e.subsided.isoformat(),
-                     "recovered": e.recovered and e.recovered.isoformat(), "status": e.status,
-                     "exempt_minutes": len(e.exempt_minutes)}
-                    for e in span.episodes
-                ],
-            },
-        ),
+    values = dict(
+        is_closed=closed,
+        evaluation_methods=sorted({v["evaluation_method"] for v in span.versions}),
+        obligation_versions=span.versions,
+        minutes_elapsed=verdict.minutes_elapsed,
+        compliant_minutes=round(verdict.compliant_minutes),
+        non_compliant_minutes=round(verdict.non_compliant_minutes),
+        unknown_minutes=round(verdict.unknown_minutes),
+        excused_minutes=round(verdict.excused_minutes),
+        exempt_minutes=round(verdict.exempt_minutes),
+        uptime_raw_pct=verdict.uptime_raw_pct,
+        uptime_adjusted_pct=verdict.uptime_adjusted_pct,
+        uptime_required_pct=None if verdict.required_pct is None else float(verdict.required_pct),
+        passed=verdict.passed,
+        breach_budget_minutes=verdict.breach_budget_minutes,
+        unrecoverable=verdict.unrecoverable,
+        coverage_pct=verdict.coverage_pct,
+        details={
+            "minutes_total": verdict.minutes_total,
+            "budget_allowed_minutes": allowed,
+            "lost_minutes": float(verdict.lost_minutes),
+            "random_minute_seed": RANDOM_MINUTE_SEED,
+            "per_version": _per_version(span.records, span.exempt),
+            "exemption_episodes": [
+                {"started": e.started.isoformat(), "subsided": e.subsided and e.subsided.isoformat(),
+                 "recovered": e.recovered and e.recovered.isoformat(), "status": e.status,
+                 "exempt_minutes": len(e.exempt_minutes)}
+                for e in span.episodes
+            ],
+        },
+    )
+    # One INSERT … ON CONFLICT DO UPDATE: re-judging replaces the day's row.
+    (result,) = DailyResult.objects.bulk_create(
+        [DailyResult(market=market, day=day, **values)],
+        update_conflicts=True, unique_fields=["market", "day"], update_fields=[*values, "computed_at"],
     )
     _record_violations(market, day, span, verdict)
     _record_escalation(market, day)
@@ -183,19 +188,20 @@ def judge_day(*, market: Market, day: date, now: datetime | None = None) -> Dail
 
 def _record_violations(market: Market, day: date, span: JudgedSpan, verdict: ev.PeriodVerdict) -> None:
     Violation.objects.filter(market=market, day=day).delete()
-    for run in ev.hard_breaches(span.records, span.exempt):
-        Violation.objects.create(
-            market=market, day=day, kind=run.kind, first_minute=run.first_minute, last_minute=run.last_minute,
-            minutes=run.minutes, worst_value=run.worst_value, limit_value=run.limit_value,
-            obligation_version_id=run.version_id,
-        )
+    found = [
+        Violation(market=market, day=day, kind=run.kind, first_minute=run.first_minute, last_minute=run.last_minute,
+                  minutes=run.minutes, worst_value=run.worst_value, limit_value=run.limit_value,
+                  obligation_version_id=run.version_id)
+        for run in ev.hard_breaches(span.records, span.exempt)
+    ]
     if verdict.unrecoverable and span.records:
         last = span.records[-1]
-        Violation.objects.create(
+        found.append(Violation(
             market=market, day=day, kind=ViolationKind.UPTIME, first_minute=span.records[0].minute,
             last_minute=last.minute, minutes=round(verdict.lost_minutes), worst_value=verdict.uptime_adjusted_pct or 0.0,
             limit_value=float(verdict.required_pct), obligation_version_id=last.terms.version_id,
-        )
+        ))
+    Violation.objects.bulk_create(found)
 
 
 def _record_escalation(market: Market, day: date) -> None:
@@ -208,9 +214,13 @@ def _record_escalation(market: Market, day: date) -> None:
         ).values_list("day", flat=True)
     )
     EscalationStep.objects.filter(market=market, day__gte=day, day__lt=horizon).exclude(day__in=violation_days).delete()
+    steps = []
     for d in sorted(x for x in violation_days if x >= day):
         level, count = ev.escalation_level(violation_days, d)
-        EscalationStep.objects.update_or_create(market=market, day=d, defaults={"level": level, "violation_days_90d": count})
+        steps.append(EscalationStep(market=market, day=d, level=level, violation_days_90d=count))
+    EscalationStep.objects.bulk_create(
+        steps, update_conflicts=True, unique_fields=["market", "day"], update_fields=["level", "violation_days_90d"]
+    )
 
 
 def _record_liquidity_alert_clocks(market: Market, records: list[ev.MinuteRecord]) -> None:

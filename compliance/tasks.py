@@ -1,5 +1,8 @@
-"""Celery doors to the compliance engine: each task calls compliance.judging / rollups and returns."""
-from datetime import timedelta
+"""Celery doors to the compliance engine: each task calls compliance.judging / rollups and returns.
+
+Judging fans out one task per market and day, so the markets spread over the workers.
+"""
+from datetime import date, timedelta
 
 from celery import shared_task
 from django.utils import timezone
@@ -13,27 +16,34 @@ from .selectors import active_markets
 @shared_task
 def roll_up_recent_minutes() -> int:
     """Every minute: roll up the minutes whose samples arrived or changed (late data included),
-    then re-judge each day those minutes belong to. Returns the number of days judged."""
-    now = timezone.now()
+    then judge again each (market, day) those minutes belong to. Returns the days dispatched."""
     touched = roll_up_pending()
-    markets = Market.objects.select_related("venue").in_bulk({m for m, _ in touched})
     for market_id, day in sorted(touched):
-        judging.judge_day(market=markets[market_id], day=day, now=now)
+        judge_market_day.delay(market_id, day.isoformat())
     return len(touched)
 
 
 @shared_task
-def judge_closed_day() -> int:
-    """00:00 UTC: the day that just closed, for every active market, and its liquidity score."""
+def judge_market_day(market_id: int, day: str, score: bool = False) -> bool:
+    """Judge one market's UTC day (closed, or so far today); with score, also store the closed
+    day's liquidity score. False when no obligation governs the day."""
     now = timezone.now()
+    market = Market.objects.select_related("venue").get(pk=market_id)
+    result = judging.judge_day(market=market, day=date.fromisoformat(day), now=now)
+    if result is not None and score:
+        judging.score_closed_day(market=market, day=result.day, now=now)
+    return result is not None
+
+
+@shared_task
+def judge_closed_day() -> int:
+    """00:00 UTC: the day that just closed, for every active market, with its liquidity score."""
     roll_up_pending()
-    day = (now - timedelta(minutes=1)).date()
-    judged = 0
-    for market in active_markets():
-        if judging.judge_day(market=market, day=day, now=now) is not None:
-            judging.score_closed_day(market=market, day=day, now=now)
-            judged += 1
-    return judged
+    day = (timezone.now() - timedelta(minutes=1)).date()
+    markets = list(active_markets().values_list("pk", flat=True))
+    for market_id in markets:
+        judge_market_day.delay(market_id, day.isoformat(), score=True)
+    return len(markets)
 
 
 @shared_task

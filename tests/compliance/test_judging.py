@@ -116,7 +116,17 @@ def test_judging_a_future_day_is_refused(admin_user):
         judging.judge_day(market=market, day=DAY.date(), now=DAY - MIN)
 
 
-def test_the_minute_task_rolls_up_and_judges_today(admin_user):
+@pytest.fixture
+def celery_eager():
+    """Run the tasks a beat task dispatches in-process (the real task code, no worker)."""
+    from config.celery import app
+
+    app.conf.task_always_eager = True
+    yield
+    app.conf.task_always_eager = False
+
+
+def test_the_minute_task_rolls_up_and_judges_today(admin_user, celery_eager):
     now = djtz.now()
     start = now.replace(second=0, microsecond=0) - 3 * MIN
     if start.date() != now.date():  # just after midnight: stay within one day
@@ -127,3 +137,18 @@ def test_the_minute_task_rolls_up_and_judges_today(admin_user):
     result = DailyResult.objects.get(market=market, day=start.date())
     assert result.is_closed is False and result.compliant_minutes == 2
     assert roll_up_recent_minutes() == 0  # nothing new
+
+
+def test_the_midnight_task_judges_and_scores_the_closed_day(admin_user, celery_eager):
+    from compliance.models import LiquidityScore
+    from compliance.tasks import judge_closed_day
+
+    yesterday = (djtz.now() - timedelta(minutes=1)).date()
+    start = datetime.combine(yesterday, datetime.min.time(), tzinfo=timezone.utc)
+    market = make_market(at=start - timedelta(days=1), user=admin_user, **no_volatility())
+    insert_samples(market.pk, seconds(start + timedelta(hours=12), 120, spread=0.2))
+    assert judge_closed_day() >= 1
+    result = DailyResult.objects.get(market=market, day=yesterday)
+    assert result.is_closed and result.compliant_minutes == 2 and result.passed is False
+    score = LiquidityScore.objects.get(market=market, window="closed_day")
+    assert score.window_start == start and score.score is not None
