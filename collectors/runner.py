@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections import Counter
+from collections import Counter, deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,9 +39,10 @@ from compliance.models import MarketType, QuoteConversion
 log = logging.getLogger(__name__)
 
 SHARD_SIZE = envint("COLLECTOR_SHARD_SIZE", 200)
-# REQUEST_WEIGHT per minute (exchangeInfo rateLimits): spot 6000, USDⓈ-M 2400. Snapshots stop at
-# 80 % so the desk's own trading keeps headroom.
+# REQUEST_WEIGHT per minute until exchangeInfo's rateLimits say otherwise: spot 6000, USDⓈ-M 2400.
+# Snapshots stop at 80 % so the desk's own trading keeps headroom.
 WEIGHT_LIMIT = {MarketType.SPOT: 6000, MarketType.USDM: 2400}
+EXCHANGE_INFO_PATH = {MarketType.SPOT: "/api/v3/exchangeInfo", MarketType.USDM: "/fapi/v1/exchangeInfo"}
 WEIGHT_SHARE = 0.8
 TIME_PATH = {MarketType.SPOT: "/api/v3/time", MarketType.USDM: "/fapi/v1/time"}
 STREAM_LIMITS = {MarketType.SPOT: SPOT_LIMITS, MarketType.USDM: USDM_LIMITS}
@@ -169,7 +170,11 @@ class ShardRunner:
         )
         self.streams: list[CombinedStream] = []
         self.counts: Counter = Counter()
-        self.sample_lag_ms: list[float] = []  # written − the sample's second, per flush (for bench/live.py)
+        # Lags, for health and bench/live.py: exchange event time → applied to the book (every 8th
+        # event), and a sample's second → its commit.
+        self.event_lag_ms: deque = deque(maxlen=50_000)
+        self.sample_lag_ms: deque = deque(maxlen=10_000)
+        self.weight_limit = WEIGHT_LIMIT.get(shard.market_type, 1200)
         self._snapshot_slots = asyncio.Semaphore(snapshot_concurrency)
         self._snapshot_backoff = backoff_factory()
         self._sink_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"sink-{shard.name}")
@@ -260,6 +265,8 @@ class ShardRunner:
             return
         state.counts[outcome.value] += 1
         state.last_event_ms = diff.event_time_ms
+        if not self.counts["messages"] & 7 and diff.event_time_ms:
+            self.event_lag_ms.append(time.time() * 1000 + self.rest.clock_offset_ms - diff.event_time_ms)
         if outcome is Outcome.RESYNC:
             self.counts["resyncs"] += 1
         if state.sync.needs_snapshot:
@@ -286,11 +293,10 @@ class ShardRunner:
 
     async def _fetch_snapshot(self, state: MarketState) -> None:
         path, params = state.kind.snapshot_request(state.spec.symbol)
-        weight_limit = WEIGHT_LIMIT.get(self.shard.market_type, 1200) * WEIGHT_SHARE
         while state.sync.needs_snapshot:
             async with self._snapshot_slots:
                 used = self.rest.used_weight_1m
-                if used is not None and used >= weight_limit:
+                if used is not None and used >= self.weight_limit * WEIGHT_SHARE:
                     # The weight window is the calendar minute (rest_api_limits.md).
                     await asyncio.sleep(60 - time.time() % 60 + 0.1)
                     self.rest.used_weight_1m = None
@@ -312,16 +318,28 @@ class ShardRunner:
                 await asyncio.sleep(0.2)  # the stream has moved on; let events buffer before the next one
         state.snapshot_task = None
 
-    # -- clock --------------------------------------------------------------------------
+    # -- clock and limits -----------------------------------------------------------------
+    async def _read_weight_limit(self) -> None:
+        """The venue's REQUEST_WEIGHT per minute from exchangeInfo's rateLimits (one symbol keeps it small)."""
+        params = {"symbol": self.shard.markets[0].symbol} if self.shard.markets else {}
+        info = await self.rest.request("GET", EXCHANGE_INFO_PATH[self.shard.market_type], params)
+        for limit in info.get("rateLimits", []) if isinstance(info, dict) else []:
+            if limit.get("rateLimitType") == "REQUEST_WEIGHT" and limit.get("interval") == "MINUTE":
+                self.weight_limit = int(limit["limit"]) // max(1, int(limit.get("intervalNum", 1)))
+
     async def _clock_loop(self) -> None:
         backoff = self.backoff_factory()
+        limits_known = False
         while True:
             try:
+                if not limits_known:
+                    await self._read_weight_limit()
+                    limits_known = True
                 await self.rest.sync_clock()
                 backoff.reset()
                 await asyncio.sleep(CLOCK_RESYNC_S)
-            except (RateLimited, Unreachable, ExchangeError) as exc:
-                log.warning("shard %s: cannot read the exchange's server time (%s)", self.shard.name, exc)
+            except (RateLimited, Unreachable, ExchangeError, KeyError, TypeError, ValueError) as exc:
+                log.warning("shard %s: cannot read the exchange's server time or limits (%s)", self.shard.name, exc)
                 await asyncio.sleep(backoff.next_wait())
 
     def exchange_now_ms(self) -> float:
@@ -408,8 +426,6 @@ class ShardRunner:
             log.error("shard %s: sink flush raised %r", self.shard.name, future.exception())
         elif future.result():
             self.sample_lag_ms.append(time.time() * 1000 + self.rest.clock_offset_ms - ts_ms)
-            if len(self.sample_lag_ms) > 10_000:
-                del self.sample_lag_ms[:5_000]
 
     # -- live updates -------------------------------------------------------------------
     def _publish(self, samples) -> None:
