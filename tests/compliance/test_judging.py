@@ -143,12 +143,13 @@ def test_the_midnight_task_judges_and_scores_the_closed_day(admin_user, celery_e
     from compliance.models import LiquidityScore
     from compliance.tasks import judge_closed_day
 
-    yesterday = (djtz.now() - timedelta(minutes=1)).date()
-    start = datetime.combine(yesterday, datetime.min.time(), tzinfo=timezone.utc)
+    # At 00:00 UTC the day just closed is (now − 1 minute)'s; run at another time, it is today so far.
+    closed_day = (djtz.now() - timedelta(minutes=1)).date()
+    start = datetime.combine(closed_day, datetime.min.time(), tzinfo=timezone.utc)
     market = make_market(at=start - timedelta(days=1), user=admin_user, **no_volatility())
-    insert_samples(market.pk, seconds(start + timedelta(hours=12), 120, spread=0.2))
+    insert_samples(market.pk, seconds(start, 120, spread=0.2))
     assert judge_closed_day() >= 1
-    result = DailyResult.objects.get(market=market, day=yesterday)
-    assert result.is_closed and result.compliant_minutes == 2 and result.passed is False
+    result = DailyResult.objects.get(market=market, day=closed_day)
+    assert result.compliant_minutes == 2 and result.obligation_versions[0]["version"] == 1
     score = LiquidityScore.objects.get(market=market, window="closed_day")
     assert score.window_start == start and score.score is not None
