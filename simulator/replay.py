@@ -153,6 +153,18 @@ class ReplayMarket:
         return 1.0
 
 
+QUOTE_ASSETS = ("USDT", "USDC", "BUSD", "FDUSD", "BTC", "ETH", "BNB", "EUR", "AUD", "BRL", "TRY", "USD")
+
+
+def split_symbol(symbol: str) -> tuple[str, str]:
+    """Base and quote asset of a recorded symbol (BTCUSDT -> BTC, USDT; BTCUSD_PERP -> BTC, USD)."""
+    pair = symbol.split("_")[0]
+    for quote in QUOTE_ASSETS:
+        if pair.endswith(quote) and len(pair) > len(quote):
+            return pair[: -len(quote)], quote
+    return pair, ""
+
+
 def _decimals(values) -> int:
     return max((len(v.rstrip("0").split(".")[1]) if "." in v.rstrip("0") else 0) for v in values) if values else 0
 
@@ -173,7 +185,8 @@ class ReplayVenue(Venue):
             levels = orjson.loads(first_snapshot.text) if first_snapshot else {"bids": [], "asks": []}
             prices = [p for p, _ in levels["bids"][:50] + levels["asks"][:50]]
             qtys = [q for _, q in levels["bids"][:50] + levels["asks"][:50]]
-            spec = MarketSpec(item.symbol, item.symbol, "", _decimals(prices), _decimals(qtys), "0",
+            base, quote = split_symbol(item.symbol)
+            spec = MarketSpec(item.symbol, base, quote, _decimals(prices), _decimals(qtys), "0",
                               float(prices[0]) if prices else 0.0)
             self.markets[item.symbol] = ReplayMarket(spec, ReplayBook(futures))
 

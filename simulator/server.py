@@ -136,7 +136,7 @@ class Simulator:
                 if conn.listen_key == key:
                     if venue.protocol.is_futures:  # Event_User_Data_Stream_Expired.md
                         stamp = int(time.time() * 1000)
-                        conn.send(dumps({"e": "listenKeyExpired", "E": stamp, "listenKey": key}))
+                        venue.send_user_event(conn, {"e": "listenKeyExpired", "E": stamp, "listenKey": key})
                     conn.close()
 
     # Doors -----------------------------------------------------------------------------------

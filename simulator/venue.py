@@ -224,7 +224,16 @@ class Venue:
         spec = self.markets[order.symbol].spec
         event = self.protocol.order_event(spec, kind, order, fill, now_ms(), self._execution_id)
         for conn in list(self.user_connections):
-            conn.send(dumps({"event": event}) if conn.ws_api else dumps(event))
+            self.send_user_event(conn, event)
+
+    @staticmethod
+    def send_user_event(conn: StreamConnection, event: dict) -> None:
+        if conn.ws_api:
+            conn.send(dumps({"event": event}))
+        elif conn.combined:
+            conn.send(dumps({"stream": conn.listen_key, "data": event}))
+        else:
+            conn.send(dumps(event))
 
     # Faults and outages ----------------------------------------------------------------------
 

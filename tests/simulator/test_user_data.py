@@ -103,3 +103,18 @@ async def test_spot_ws_api_hmac_subscription(sim):
     while "event" not in (message := await receive_json(ws)):
         pass
     assert message["event"]["e"] == "executionReport"
+
+
+async def test_spot_deprecated_listen_key_stream(sim):
+    async with sim.session.post(sim.base + "/sim2-spot/api/v3/userDataStream", headers=KEY) as response:
+        listen_key = (await response.json())["listenKey"]
+    ws = await sim.session.ws_connect(f"{sim.ws_base}/sim2-spot/stream?streams={listen_key}")
+    message = await receive_json(ws)
+    assert message["stream"] == listen_key
+    assert message["data"]["e"] == "executionReport" and message["data"]["s"] in {"ADAUSDT", "DOGEUSDT"}
+    async with sim.session.delete(f"{sim.base}/sim2-spot/api/v3/userDataStream?listenKey={listen_key}",
+                                  headers=KEY) as response:
+        assert response.status == 200 and await response.json() == {}
+    while (msg := await asyncio.wait_for(ws.receive(), 5)).type.name == "TEXT":
+        pass
+    assert msg.type.name in ("CLOSE", "CLOSING", "CLOSED")
