@@ -10,7 +10,10 @@ from channels.auth import AuthMiddlewareStack  # noqa: E402  (needs Django set u
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
-from dashboard.routing import websocket_urlpatterns  # noqa: E402
+from alerts.routing import websocket_urlpatterns as alert_sockets  # noqa: E402
+from dashboard.routing import websocket_urlpatterns as dashboard_sockets  # noqa: E402
+
+websocket_urlpatterns = dashboard_sockets + alert_sockets
 
 application = ProtocolTypeRouter(
     {
