@@ -174,6 +174,7 @@ class ShardRunner:
         # event), and a sample's second → its commit.
         self.event_lag_ms: deque = deque(maxlen=50_000)
         self.sample_lag_ms: deque = deque(maxlen=10_000)
+        self.sampling_ms: deque = deque(maxlen=10_000)  # CPU time of one second's sampling, all markets
         self.weight_limit = WEIGHT_LIMIT.get(shard.market_type, 1200)
         self._snapshot_slots = asyncio.Semaphore(snapshot_concurrency)
         self._snapshot_backoff = backoff_factory()
@@ -358,6 +359,7 @@ class ShardRunner:
             next_ms += 1000
 
     def _take_samples(self, ts_ms: int) -> None:
+        started = time.perf_counter()
         samples, evidence = [], []
         for state in self.markets.values():
             if state.connected:
@@ -375,6 +377,7 @@ class ShardRunner:
             self.sink.accept_snapshots(evidence)
         self.counts["samples"] += len(samples)
         self.counts["valid_samples"] += sum(1 for s in samples if s.valid)
+        self.sampling_ms.append((time.perf_counter() - started) * 1000)
         self._flush(ts_ms)
         self._publish(samples)
 

@@ -130,7 +130,7 @@ class SimulatorProcess:
         probe.close()
         self.base = f"http://127.0.0.1:{self.port}"
         self.process = subprocess.Popen(
-            [sys.executable, *os.environ.get("SIM_CMD", "-m simulator").split(), "--port", str(self.port), *args],
+            [sys.executable, "-m", "simulator", "--port", str(self.port), *args],
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True,
         )
 

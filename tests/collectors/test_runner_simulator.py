@@ -76,8 +76,12 @@ def invalid_seconds(market_ids):
         return cur.fetchone()
 
 
-async def test_faults_end_with_the_true_book_and_unknown_time_recorded(simulator, tmp_path):
-    venue = await sync_to_async(make_venue)(simulator)
+@pytest.mark.parametrize("name,market_type,symbols", [
+    ("binance-spot", "spot", SYMBOLS),  # U/u continuity
+    ("binance-usdm", "usdm", ("BTCUSDT", "ETHUSDT", "XRPUSDT")),  # pu chaining
+])
+async def test_faults_end_with_the_true_book_and_unknown_time_recorded(simulator, tmp_path, name, market_type, symbols):
+    venue = await sync_to_async(make_venue)(simulator, name, market_type, symbols)
     [shard] = await sync_to_async(plan_shards)()
     sink = TimeSeriesSink(name="sim", spill_dir=tmp_path)
     runner = ShardRunner(shard, sink=sink, backoff_factory=lambda: Backoff(base_s=0.2, cap_s=2.0), snapshot_concurrency=2)
