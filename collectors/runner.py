@@ -467,7 +467,17 @@ class ShardRunner:
             "resyncs": self.counts["resyncs"],
             "disconnects": self.counts["disconnects"],
             "sink_failing": self.sink.failing_since is not None,
+            "sink_pending": self.sink.pending_rows(),
+            "event_lag_p99_ms": _p99(list(self.event_lag_ms)[-1000:]),
+            "write_lag_p99_ms": _p99(list(self.sample_lag_ms)[-100:]),
         }
+
+
+def _p99(values: list) -> float | None:
+    if not values:
+        return None
+    values.sort()
+    return round(values[min(len(values) - 1, int(len(values) * 0.99))], 1)
 
 
 def _close_db_connection() -> None:
