@@ -44,6 +44,11 @@ def _num(value) -> float | None:
     return None if value is None else float(value)
 
 
+def _exact(value) -> Fraction | None:
+    """A percentage from a DecimalField, exactly: 98 % of 1440 minutes is 1411.2, not 1411.19…"""
+    return None if value is None else Fraction(Decimal(value))
+
+
 @dataclass(frozen=True)
 class Terms:
     """The obligation terms the judge needs, from ObligationVersion.terms() (TERM_FIELDS)."""
@@ -74,20 +79,19 @@ class Terms:
             raise EvaluationError(f"Unknown evaluation method {method!r}; expected one of {', '.join(METHODS)}.")
         if terms["minute_rule"] not in MINUTE_RULES:
             raise EvaluationError(f"Unknown minute rule {terms['minute_rule']!r}; expected one of {', '.join(MINUTE_RULES)}.")
-        frac = lambda v: None if v is None else Fraction(Decimal(v))  # noqa: E731 — exact percentages
         return cls(
             spread_target_max_pct=float(terms["spread_target_max_pct"]),
             spread_max_pct=float(terms["spread_max_pct"]),
             depth_min_usd=_num(terms["depth_min_usd"]),
             depth_min_side_usd=_num(terms["depth_min_side_usd"]),
             depth_counts_for_uptime=bool(terms["depth_counts_for_uptime"]),
-            uptime_required_pct=frac(terms["uptime_required_pct"]),
+            uptime_required_pct=_exact(terms["uptime_required_pct"]),
             evaluation_method=method,
             minute_rule=terms["minute_rule"],
-            minute_rule_share_pct=frac(terms["minute_rule_share_pct"]),
+            minute_rule_share_pct=_exact(terms["minute_rule_share_pct"]),
             snapshot_interval_s=int(terms["snapshot_interval_s"]),
-            snapshot_day_share_pct=frac(terms["snapshot_day_share_pct"]),
-            presence_required_pct=frac(terms["presence_required_pct"]),
+            snapshot_day_share_pct=_exact(terms["snapshot_day_share_pct"]),
+            presence_required_pct=_exact(terms["presence_required_pct"]),
             vol_trigger_pct=_num(terms["vol_trigger_pct"]),
             vol_trigger_multiple=_num(terms["vol_trigger_multiple"]),
             vol_cap_multiple=float(terms["vol_cap_multiple"]),

@@ -36,9 +36,7 @@ ROLL_UP_WORK_MEM = envstr("COMPLIANCE_ROLL_UP_WORK_MEM", "1GB")  # per worker; a
 # its depth was measured in the contracted band. It is in range when its spread is at most the
 # target maximum and (where depth counts) its depth meets the minimums.
 _AGGREGATE = f"""
-WITH win AS (
-    SELECT * FROM unnest(%(w_market)s::int[], %(w_lo)s::timestamptz[], %(w_hi)s::timestamptz[]) AS w(market_id, lo, hi)
-), per AS (
+WITH per AS (
     SELECT * FROM unnest(
         %(p_market)s::int[], %(p_lo)s::timestamptz[], %(p_hi)s::timestamptz[], %(p_version)s::bigint[],
         %(p_use_mid)s::bool[], %(p_target_max)s::float8[], %(p_max)s::float8[], %(p_depth_counts)s::bool[],
@@ -51,10 +49,10 @@ WITH win AS (
            CASE WHEN p.use_mid THEN s.spread_mid_pct ELSE s.spread_ask_pct END AS spread,
            (s.valid AND p.version_id IS NOT NULL
                 AND (NOT p.depth_counts OR abs(s.band_pct - p.band) < {BAND_TOLERANCE})) AS is_judged
-    FROM win
-    JOIN compliance_sample s ON s.market_id = win.market_id AND s.ts >= win.lo AND s.ts < win.hi
-    -- period bounds are minute boundaries, so this is 'the version in force at the minute's start'
-    LEFT JOIN per p ON p.market_id = s.market_id AND s.ts >= p.lo AND s.ts < p.hi
+    FROM compliance_sample s
+    -- The pieces tile each window: a version's terms, or a NULL version where none governs. Their
+    -- bounds are minute boundaries: 'the version in force at the minute's start'.
+    JOIN per p ON p.market_id = s.market_id AND s.ts >= p.lo AND s.ts < p.hi
     WHERE s.ts >= %(lo)s AND s.ts < %(hi)s  -- constant bounds: plan-time partition pruning
 ), ranged AS (
     SELECT j.*,
@@ -75,7 +73,7 @@ WITH win AS (
 -- give the judged and in-range counts. Postgres evaluates a flattened expression at each
 -- reference, so every flag is referenced once. The metric columns of an invalid sample are
 -- NULL (migration 0002), so plain aggregates skip it.
-SELECT market_id, minute, max(version_id) AS obligation_version_id,
+SELECT market_id, minute, version_id AS obligation_version_id,
        count(*) AS samples, count(*) FILTER (WHERE valid) AS valid_samples,
        bit_or(CASE WHEN is_judged THEN second_bit ELSE 0 END) AS judged_mask,
        bit_or(in_range_bit) AS in_range_mask,
@@ -90,7 +88,7 @@ SELECT market_id, minute, max(version_id) AS obligation_version_id,
        min(mid) AS mid_low, max(mid) AS mid_high,
        count(*) FILTER (WHERE present) AS presence_samples
 FROM ranged
-GROUP BY market_id, minute
+GROUP BY market_id, minute, version_id  -- one version per minute: a key, not an aggregate
 """
 
 STAGED_COLUMNS = (
@@ -161,36 +159,46 @@ def _roll_up_windows(windows: list[tuple[int, datetime, datetime]]) -> int:
         return 0
     lo, hi = min(w[1] for w in windows), max(w[2] for w in windows)
     ensure_partitions(*_days(lo, hi), tables=(MINUTE_BAR_TABLE,))
-    periods = defaultdict(list)
+    pieces = defaultdict(list)
+
+    def piece(market_id, p_lo, p_hi, version=None):
+        pieces["p_market"].append(market_id)
+        pieces["p_lo"].append(p_lo)
+        pieces["p_hi"].append(p_hi)
+        pieces["p_version"].append(version and version.pk)
+        pieces["p_use_mid"].append(version and version.spread_denominator == SpreadDenominator.MID)
+        pieces["p_target_max"].append(version and float(version.spread_target_max_pct))
+        pieces["p_max"].append(version and float(version.spread_max_pct))
+        pieces["p_depth_counts"].append(version and version.depth_counts_for_uptime)
+        pieces["p_depth_min"].append(None if version is None or version.depth_min_usd is None else float(version.depth_min_usd))
+        pieces["p_depth_side"].append(
+            None if version is None or version.depth_min_side_usd is None else float(version.depth_min_side_usd)
+        )
+        pieces["p_band"].append(version and float(version.depth_band_pct))
+
     for market_id, w_lo, w_hi in windows:
+        covered = w_lo
         for p_lo, p_hi, version in obligation_periods(market_id=market_id, start=w_lo, end=w_hi):
-            if ceil_minute(p_lo) >= ceil_minute(p_hi):
+            p_lo, p_hi = ceil_minute(p_lo), ceil_minute(p_hi)
+            if p_lo >= p_hi:
                 continue  # in force for part of a minute only: the minute belongs to the version before
-            periods["p_market"].append(market_id)
-            periods["p_lo"].append(ceil_minute(p_lo))
-            periods["p_hi"].append(ceil_minute(p_hi))
-            periods["p_version"].append(version.pk)
-            periods["p_use_mid"].append(version.spread_denominator == SpreadDenominator.MID)
-            periods["p_target_max"].append(float(version.spread_target_max_pct))
-            periods["p_max"].append(float(version.spread_max_pct))
-            periods["p_depth_counts"].append(version.depth_counts_for_uptime)
-            periods["p_depth_min"].append(None if version.depth_min_usd is None else float(version.depth_min_usd))
-            periods["p_depth_side"].append(None if version.depth_min_side_usd is None else float(version.depth_min_side_usd))
-            periods["p_band"].append(float(version.depth_band_pct))
+            if covered < p_lo:
+                piece(market_id, covered, p_lo)
+            piece(market_id, p_lo, p_hi, version)
+            covered = p_hi
+        if covered < w_hi:
+            piece(market_id, covered, w_hi)
     params = {
         "w_market": [w[0] for w in windows], "w_lo": [w[1] for w in windows], "w_hi": [w[2] for w in windows],
         "lo": lo, "hi": hi,
-        **{k: periods.get(k, []) for k in (
-            "p_market", "p_lo", "p_hi", "p_version", "p_use_mid", "p_target_max", "p_max", "p_depth_counts",
-            "p_depth_min", "p_depth_side", "p_band",
-        )},
+        **pieces,
     }
     with connection.cursor() as cur:
         # Each roll-up's own stamp (not now(), which is constant within a transaction).
         cur.execute("SELECT clock_timestamp()")
         params["stamp"] = cur.fetchone()[0]
         # The planner overestimates the groups (a bar per market per minute: 144 k for 100 markets'
-        # day) through the window joins, and would sort 8.6 M rows to disk; hashing them in memory
+        # day) through the range join, and would sort 8.6 M rows to disk; hashing them in memory
         # in each parallel worker is several times faster.
         cur.execute(f"SET LOCAL work_mem = '{ROLL_UP_WORK_MEM}'")
         cur.execute("SET LOCAL enable_sort = off")

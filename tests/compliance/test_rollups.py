@@ -164,3 +164,13 @@ def test_roll_up_presence_agrees_with_compliance_metrics():
         expected += spread_pct(own_bid, own_ask, "mid") <= 0.8
     assert 0 < expected < 60
     assert minute_bars(market_id=market.pk, start=T0, end=T0 + timedelta(minutes=1))[T0].presence_samples == expected
+
+
+def test_minutes_before_the_first_obligation_are_rolled_up_but_not_judged():
+    market = make_market(at=T0 + timedelta(minutes=1, seconds=30))  # governs from 10:02
+    insert_samples(market.pk, seconds(T0, 180, spread=0.2))
+    roll_up_pending()
+    bars = minute_bars(market_id=market.pk, start=T0, end=T0 + timedelta(minutes=3))
+    assert [(b.obligation_version_id is None, b.valid_samples, b.judged_samples) for b in bars.values()] == [
+        (True, 60, 0), (True, 60, 0), (False, 60, 60)
+    ]
