@@ -1,14 +1,17 @@
 """The local order book: price levels of one market, kept as the venue's diffs dictate.
 
-Layout, chosen for a diff stream where most changed levels are inserted or removed (about
-70 % on BTCUSDT spot) rather than resized: each side is a dict price -> quantity, plus the
-levels grouped in price buckets (bucket = int(price × per_bucket), about 0.01 % of the price
-wide) with a running sum of price × quantity per bucket and a short sorted list of the non-empty
-buckets. The best price is tracked as levels come and go, so the touch is O(1); nothing is
-re-sorted per event; depth within a band is the sum of the bucket totals inside it plus the
-levels of the one bucket that holds the edge; walking from the touch sorts one bucket at a time.
-int(price × per_bucket) never decreases as the price grows, so the bucket order is the price
-order.
+Layout, chosen so that the work per changed level stays a few dict operations and the rest
+waits for the 1 s sample:
+
+- each side is a dict price -> quantity and its best price, which a level can only improve or,
+  when it is the best and goes away, make one C-level max/min over the side recompute;
+- for the sample, levels are grouped in price buckets (bucket = int(price × per_bucket), about
+  0.01 % of the price wide) with the sum of price × quantity per bucket and a sorted list of the
+  non-empty buckets. Events only note which prices changed; the buckets they touch are brought
+  up to date when a sample, an iteration or the band depth needs them. Depth within a band is
+  then the bucket sums inside it plus the levels of the one bucket holding the edge, and walking
+  from the touch sorts one bucket at a time. int(price × per_bucket) never decreases as the price
+  grows, so bucket order is price order.
 
 Prices and quantities arrive as strings; float() of the same string is always the same float,
 so a level is removed by exact key match.
@@ -19,8 +22,9 @@ touches them (reference/binance-api spot web_socket_streams, "How to manage a lo
 correctly", the NOTE on the snapshot limit). ``known_bid_edge`` / ``known_ask_edge`` are those
 deepest snapshot prices (None when the snapshot held the whole side).
 """
-from bisect import bisect_left, bisect_right
-from itertools import islice
+from bisect import bisect_left, bisect_right, insort
+from itertools import compress, islice
+from operator import itemgetter, mul
 
 BUCKET_FRACTION = 1e-4  # bucket width relative to the price at the snapshot
 INFINITY = float("inf")
@@ -29,55 +33,97 @@ INFINITY = float("inf")
 # A snapshot of exactly one of these sizes is taken as truncated when the request limit is unknown.
 SNAPSHOT_LIMITS = frozenset({5, 10, 20, 50, 100, 500, 1000, 5000})
 
+_price_of = itemgetter(0)
+_qty_of = itemgetter(1)
+
 
 class BookSide:
-    """One side's levels. ``best_of`` is max for bids, min for asks."""
+    __slots__ = ("is_bid", "per_bucket", "qty_of", "best", "changed", "members", "sums", "buckets")
 
-    __slots__ = ("qty_of", "members", "sums", "buckets", "best", "is_bid")
-
-    def __init__(self, is_bid):
+    def __init__(self, is_bid, per_bucket=1.0):
         self.is_bid = is_bid
+        self.per_bucket = per_bucket  # 1 / bucket width
         self.qty_of = {}  # price -> quantity
+        self.best = None
+        self.changed = set()  # prices changed since the buckets were last brought up to date
         self.members = {}  # bucket -> set of prices
         self.sums = {}  # bucket -> sum of price × quantity
         self.buckets = []  # non-empty buckets, ascending
-        self.best = None
 
-    def load(self, levels, per_bucket):
-        qty_of = self.qty_of
-        for price_text, qty_text in levels:
-            price = float(price_text)
-            qty = float(qty_text)
-            if not (0.0 < price < INFINITY and 0.0 <= qty < INFINITY):
-                raise ValueError(f"snapshot level [{price_text!r}, {qty_text!r}] is not a price and a quantity")
-            if qty:
-                qty_of[price] = qty
-        members = self.members
-        sums = self.sums
-        for price, qty in qty_of.items():
-            bucket = int(price * per_bucket)
-            if bucket in members:
-                members[bucket].add(price)
-                sums[bucket] += price * qty
-            else:
-                members[bucket] = {price}
-                sums[bucket] = price * qty
-        self.buckets = sorted(members)
+    def load(self, levels):
+        prices, qtys = _parse(levels)
+        qty_of = self.qty_of = dict(compress(zip(prices, qtys), qtys))
+        self.changed = set(qty_of)
         if qty_of:
             self.best = max(qty_of) if self.is_bid else min(qty_of)
 
-    def renew_best(self):
-        """The best price after the best level was removed: the best of the outermost bucket."""
+    def apply(self, levels, float=float, infinity=INFINITY):
+        # float/infinity as locals: this loop runs once per changed level, the replay's hot path.
+        qty_of = self.qty_of
+        note = self.changed.add
+        best = self.best
+        best_removed = False
+        is_bid = self.is_bid
+        for price_text, qty_text in levels:
+            price = float(price_text)
+            qty = float(qty_text)
+            if 0.0 < qty < infinity and 0.0 < price < infinity:
+                qty_of[price] = qty
+                note(price)
+                if best is None or (price > best if is_bid else price < best):
+                    best = price
+            elif qty == 0.0:
+                # Removing a level the book does not hold is normal (futures "How to manage a
+                # local order book correctly", step 9).
+                if qty_of.pop(price, None) is not None:
+                    note(price)
+                    if price == best:
+                        best_removed = True
+            else:
+                self.best = best
+                raise ValueError(f"level [{price_text!r}, {qty_text!r}] is not a positive finite price and "
+                                 "a non-negative finite quantity")
+        if best_removed and best not in qty_of:
+            # The next best: one C-level pass over the side, only when the touch level went away.
+            best = (max(qty_of) if is_bid else min(qty_of)) if qty_of else None
+        self.best = best
+
+    def refresh(self):
+        """Bring the buckets, their members and sums up to date with the changed prices."""
+        changed = self.changed
+        if not changed:
+            return
+        per_bucket = self.per_bucket
+        qty_of = self.qty_of
+        members = self.members
         buckets = self.buckets
-        if not buckets:
-            self.best = None
-        elif self.is_bid:
-            self.best = max(self.members[buckets[-1]])
-        else:
-            self.best = min(self.members[buckets[0]])
+        dirty = set()
+        for price in changed:
+            bucket = int(price * per_bucket)
+            dirty.add(bucket)
+            group = members.get(bucket)
+            if price in qty_of:
+                if group is None:
+                    members[bucket] = {price}
+                    insort(buckets, bucket)
+                else:
+                    group.add(price)
+            elif group is not None:
+                group.discard(price)
+        sums = self.sums
+        for bucket in dirty:
+            group = members.get(bucket)
+            if group:
+                sums[bucket] = sum(map(mul, group, map(qty_of.__getitem__, group)))
+            elif group is not None:
+                del members[bucket]
+                del sums[bucket]
+                del buckets[bisect_left(buckets, bucket)]
+        changed.clear()
 
     def levels(self):
         """(price, qty) best first, lazily: a reader that stops early sorts only what it read."""
+        self.refresh()
         qty_of = self.qty_of
         members = self.members
         if self.is_bid:
@@ -90,62 +136,22 @@ class BookSide:
                     yield price, qty_of[price]
 
 
-def _set_levels(side, levels, per_bucket, float=float, int=int, infinity=INFINITY):
-    # float/int/infinity as locals: this loop runs once per changed level and is the replay's hot path.
-    qty_of = side.qty_of
-    members = side.members
-    sums = side.sums
-    is_bid = side.is_bid
-    for price_text, qty_text in levels:
-        price = float(price_text)
-        qty = float(qty_text)
-        old = qty_of.get(price)
-        if 0.0 < qty < infinity:
-            qty_of[price] = qty
-            if old is not None:
-                sums[int(price * per_bucket)] += price * (qty - old)
-                continue
-            if not 0.0 < price < infinity:
-                del qty_of[price]
-                raise ValueError(f"price {price_text!r} is not a positive finite price")
-            bucket = int(price * per_bucket)
-            group = members.get(bucket)
-            if group is None:
-                members[bucket] = {price}
-                sums[bucket] = price * qty
-                buckets = side.buckets
-                buckets.insert(bisect_left(buckets, bucket), bucket)
-            else:
-                group.add(price)
-                sums[bucket] += price * qty
-            best = side.best
-            if best is None or (price > best if is_bid else price < best):
-                side.best = price
-        elif qty == 0.0:
-            # Removing a level the book does not hold is normal (futures "How to manage a local
-            # order book correctly", step 9).
-            if old is None:
-                continue
-            del qty_of[price]
-            bucket = int(price * per_bucket)
-            group = members[bucket]
-            group.discard(price)
-            if group:
-                sums[bucket] -= price * old
-            else:
-                # Dropping the emptied bucket also drops its sum's rounding residue.
-                del members[bucket]
-                del sums[bucket]
-                buckets = side.buckets
-                del buckets[bisect_left(buckets, bucket)]
-            if price == side.best:
-                side.renew_best()
-        else:
-            raise ValueError(f"quantity {qty_text!r} at {price_text!r} is negative, infinite or not a number")
+def _parse(levels):
+    """Prices and quantities of [price, qty] string pairs, all checked before any is applied."""
+    try:
+        prices = list(map(float, map(_price_of, levels)))
+        qtys = list(map(float, map(_qty_of, levels)))
+    except (IndexError, KeyError, TypeError) as exc:
+        raise ValueError(f"levels are not [price, quantity] pairs ({exc}): {str(levels)[:200]}") from None
+    # NaN fails every comparison and makes the sum NaN, so these four cover NaN, ±inf and signs.
+    if prices and not (min(prices) > 0.0 and sum(prices) < INFINITY and min(qtys) >= 0.0 and sum(qtys) < INFINITY):
+        raise ValueError(f"levels with a price that is not positive and finite or a quantity that is negative "
+                         f"or not finite: {str(levels)[:200]}")
+    return prices, qtys
 
 
 class OrderBook:
-    __slots__ = ("update_id", "bid", "ask", "per_bucket", "known_bid_edge", "known_ask_edge")
+    __slots__ = ("update_id", "bid", "ask", "known_bid_edge", "known_ask_edge")
 
     def __init__(self):
         self.clear()
@@ -154,7 +160,6 @@ class OrderBook:
         self.update_id = 0
         self.bid = BookSide(True)
         self.ask = BookSide(False)
-        self.per_bucket = 1.0  # 1 / bucket width, set from the price at the snapshot
         self.known_bid_edge = None
         self.known_ask_edge = None
 
@@ -165,13 +170,13 @@ class OrderBook:
         been cut, so its deepest price becomes the known edge.
         """
         self.clear()
+        reference = _parse(bids or asks)[0][:1] or [1.0]
+        per_bucket = 1.0 / (reference[0] * BUCKET_FRACTION)
+        self.bid = BookSide(True, per_bucket)
+        self.ask = BookSide(False, per_bucket)
+        self.bid.load(bids)
+        self.ask.load(asks)
         self.update_id = update_id
-        reference = next((float(price) for price, _ in (bids or asks)), 1.0)
-        if not 0.0 < reference < INFINITY:
-            raise ValueError(f"snapshot price {reference!r} is not a positive finite price")
-        self.per_bucket = 1.0 / (reference * BUCKET_FRACTION)
-        self.bid.load(bids, self.per_bucket)
-        self.ask.load(asks, self.per_bucket)
         if _truncated(len(bids), limit) and self.bid.qty_of:
             self.known_bid_edge = min(self.bid.qty_of)
         if _truncated(len(asks), limit) and self.ask.qty_of:
@@ -180,13 +185,13 @@ class OrderBook:
     def apply(self, bids, asks, update_id):
         """Set absolute quantities ([price, qty] strings; qty 0 removes the level).
 
-        ValueError on a level that is not a price and a quantity; the book may then hold part
-        of the event and must be rebuilt (collectors.sync does).
+        ValueError on a level that is not a price and a quantity; the bid side may then be
+        applied and the ask side not, so the book must be rebuilt (collectors.sync does).
         """
         if bids:
-            _set_levels(self.bid, bids, self.per_bucket)
+            self.bid.apply(bids)
         if asks:
-            _set_levels(self.ask, asks, self.per_bucket)
+            self.ask.apply(asks)
         self.update_id = update_id
 
     @property
@@ -218,13 +223,13 @@ class OrderBook:
         """(Σ price × qty of bids priced >= bid_floor, Σ of asks priced <= ask_ceiling), in quote.
 
         The same sums as compliance.metrics.depth_within_band over the in-band levels (held equal
-        by tests/collectors/test_book_band_sums.py): the bucket totals inside the band plus the
+        by tests/collectors/test_book_band_sums.py): the bucket sums inside the band plus the
         levels of the bucket holding the edge.
         """
-        per_bucket = self.per_bucket
         side = self.bid
+        side.refresh()
         bid_quote = 0.0
-        edge = int(bid_floor * per_bucket)
+        edge = int(bid_floor * side.per_bucket)
         group = side.members.get(edge)
         if group:
             qty_of = side.qty_of
@@ -232,12 +237,11 @@ class OrderBook:
                 if price >= bid_floor:
                     bid_quote += price * qty_of[price]
         buckets = side.buckets
-        sums = side.sums
-        for position in range(bisect_right(buckets, edge), len(buckets)):
-            bid_quote += sums[buckets[position]]
+        bid_quote += sum(map(side.sums.__getitem__, buckets[bisect_right(buckets, edge):]))
         side = self.ask
+        side.refresh()
         ask_quote = 0.0
-        edge = int(ask_ceiling * per_bucket)
+        edge = int(ask_ceiling * side.per_bucket)
         group = side.members.get(edge)
         if group:
             qty_of = side.qty_of
@@ -245,9 +249,7 @@ class OrderBook:
                 if price <= ask_ceiling:
                     ask_quote += price * qty_of[price]
         buckets = side.buckets
-        sums = side.sums
-        for position in range(bisect_left(buckets, edge)):
-            ask_quote += sums[buckets[position]]
+        ask_quote += sum(map(side.sums.__getitem__, buckets[:bisect_left(buckets, edge)]))
         return bid_quote, ask_quote
 
     def bids(self):

@@ -15,8 +15,9 @@ Procedure, as implemented:
    (the page's step 2 says "U > local id", which taken literally would reject every contiguous
    event; the continuity it means is U == previous u + 1); futures — ignore u <= local id, gap if
    pu != previous u.
-5. A gap, or a book that ends an event crossed (best bid >= best ask), discards the book: back to
-   buffering, and the time from the last good event to the next good sync is recorded as unknown.
+5. A gap, a level that is no price/quantity, or a book that ends an event crossed (best bid >=
+   best ask) discards the book: back to buffering, and the time from the last good event to the
+   next good sync is recorded as unknown (``unknown``, ``open_unknown``).
 """
 from collections import deque
 from dataclasses import dataclass
@@ -29,7 +30,7 @@ class Outcome(Enum):
     BUFFERED = "buffered"  # not synced: kept for after the snapshot
     APPLIED = "applied"
     STALE = "stale"  # already contained in the book (duplicate or late): ignored
-    RESYNC = "resync"  # gap or crossed book: book discarded, fetch a new snapshot
+    RESYNC = "resync"  # gap, malformed diff or crossed book: book discarded, fetch a new snapshot
     SYNCED = "synced"  # snapshot accepted and buffered events applied
     SNAPSHOT_PENDING = "snapshot_pending"  # snapshot newer than every buffered event: wait for the next
     SNAPSHOT_TOO_OLD = "snapshot_too_old"  # the stream starts after it: fetch another

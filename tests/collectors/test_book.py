@@ -66,3 +66,10 @@ def test_known_edges_are_the_deepest_snapshot_prices_of_a_full_side():
     assert (full.known_bid_edge, full.known_ask_edge) == (99.0, 102.0)
     assert book_of([["100", "1"]] * 5, [["101", "1"]] * 3).known_bid_edge == 100.0  # 5 = a valid limit
     assert book_of([["100", "1"]] * 4, [["101", "1"]] * 3).known_bid_edge is None
+
+
+def test_removing_absent_or_impossible_prices_leaves_the_sample_view_intact():
+    book = book_of([["100.0", "1"]], [["101.0", "1"]])
+    book.apply([["nan", "0"], ["99.0", "0"]], [["inf", "0"]], 2)
+    assert book.band_notional(50.0, 150.0) == (100.0, 101.0)
+    assert list(book.bids()) == [(100.0, 1.0)]
