@@ -47,6 +47,7 @@ WEIGHT_SHARE = 0.8
 TIME_PATH = {MarketType.SPOT: "/api/v3/time", MarketType.USDM: "/fapi/v1/time"}
 STREAM_LIMITS = {MarketType.SPOT: SPOT_LIMITS, MarketType.USDM: USDM_LIMITS}
 CLOCK_RESYNC_S = 600
+SAMPLING_CHUNK = 50  # markets sampled between two turns of the event loop
 OWN_QUOTES_REFRESH_S = 2.0  # own orders come from the user-data collector through the database
 
 
@@ -355,13 +356,17 @@ class ShardRunner:
             if now_ms - next_ms > 5000:  # the loop was starved or the clock jumped: skip, do not backfill guesses
                 self.counts["skipped_seconds"] += int((now_ms - next_ms) // 1000)
                 next_ms = (now_ms // 1000) * 1000
-            self._take_samples(int(next_ms))
+            await self._take_samples(int(next_ms))
             next_ms += 1000
 
-    def _take_samples(self, ts_ms: int) -> None:
+    async def _take_samples(self, ts_ms: int) -> None:
         started = time.perf_counter()
         samples, evidence = [], []
-        for state in self.markets.values():
+        for n, state in enumerate(self.markets.values(), 1):
+            if not n % SAMPLING_CHUNK:
+                # Let the stream's frames in between chunks: with hundreds of markets one pass
+                # would otherwise hold every book's events back for its whole duration.
+                await asyncio.sleep(0)
             if state.connected:
                 sample = state.sampler.sample(state.sync, ts_ms, quote_usd=self._quote_usd(state),
                                               own=self.own.get(state.spec.market_id))
