@@ -175,7 +175,7 @@ class ShardRunner:
         # event), and a sample's second → its commit.
         self.event_lag_ms: deque = deque(maxlen=50_000)
         self.sample_lag_ms: deque = deque(maxlen=10_000)
-        self.sampling_ms: deque = deque(maxlen=10_000)  # CPU time of one second's sampling, all markets
+        self.sampling_ms: deque = deque(maxlen=10_000)  # loop time of one second's sampling, all markets
         self.weight_limit = WEIGHT_LIMIT.get(shard.market_type, 1200)
         self._snapshot_slots = asyncio.Semaphore(snapshot_concurrency)
         self._snapshot_backoff = backoff_factory()

@@ -1,8 +1,9 @@
 """python manage.py collect [--venue NAME] [--markets SYM ...] [--capture DIR]
 
 Collects in the foreground (Ctrl-C stops it cleanly, flushing the sink). Without options every
-planned shard runs in this process; with --venue/--markets one ad-hoc shard of those markets.
-Each shard is leased exactly as a Celery worker leases it, so the same markets are never
+planned shard runs in this process, and every active credential's user-data stream (the desk's
+orders and fills); --venue keeps that venue's; --markets runs one ad-hoc shard of those markets
+only. Each shard is leased exactly as a Celery worker leases it, so the same markets are never
 collected twice at once.
 """
 import asyncio
@@ -11,7 +12,8 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from collectors import leases
+from collectors import leases, userdata
+from collectors.models import ExchangeCredential
 from collectors.runner import plan_shards, run_shard, shard_of
 from compliance.models import Market, Venue
 
@@ -28,9 +30,15 @@ class Command(BaseCommand):
         shards = self._shards(venue, markets)
         if not shards:
             raise CommandError("No active markets to collect.")
+        accounts = [] if markets else [
+            s for s in userdata.account_shards()
+            if venue is None or ExchangeCredential.objects.filter(pk=int(s.removeprefix(userdata.SHARD_PREFIX)), venue__name=venue).exists()
+        ]
         for shard in shards:
             self.stdout.write(f"{shard.name}: {', '.join(m.symbol for m in shard.markets)}")
-        asyncio.run(self._run(shards, capture))
+        for account in accounts:
+            self.stdout.write(f"{account}: the desk's orders and fills")
+        asyncio.run(self._run(shards + accounts, capture))
 
     def _shards(self, venue_name, symbols):
         if symbols and not venue_name:
@@ -60,12 +68,23 @@ class Command(BaseCommand):
         await asyncio.gather(*(self._hold(shard, stop, capture) for shard in shards))
 
     async def _hold(self, shard, stop, capture):
-        lease = leases.ShardLease(shard.name)
+        name = shard if isinstance(shard, str) else shard.name
+        lease = leases.ShardLease(name)
         try:
             if not await lease.acquire({"starting": True, "foreground": True}):
-                self.stderr.write(f"{shard.name}: already collected by {leases.lease_owner(shard.name)}; skipped")
+                self.stderr.write(f"{name}: already collected by {await lease.redis.get(leases.lease_key(name))!r}; skipped")
                 return
-            await run_shard(shard, lease=lease, stop=stop, capture_dir=capture)
+            if isinstance(shard, str):  # an account's user data: runs until Ctrl-C
+                work = asyncio.create_task(userdata.run_account(shard, lease=lease))
+                waiter = asyncio.create_task(stop.wait())
+                await asyncio.wait([work, waiter], return_when=asyncio.FIRST_COMPLETED)
+                for task in (work, waiter):
+                    task.cancel()
+                failure, _ = await asyncio.gather(work, waiter, return_exceptions=True)
+                if isinstance(failure, Exception):
+                    self.stderr.write(f"{name}: stopped: {failure}")
+            else:
+                await run_shard(shard, lease=lease, stop=stop, capture_dir=capture)
         finally:
             await lease.release()
             await lease.close()
