@@ -24,7 +24,7 @@ deepest snapshot prices (None when the snapshot held the whole side).
 """
 from bisect import bisect_left, bisect_right, insort
 from itertools import compress, islice
-from operator import itemgetter, mul
+from operator import itemgetter
 
 BUCKET_FRACTION = 1e-4  # bucket width relative to the price at the snapshot
 INFINITY = float("inf")
@@ -45,7 +45,7 @@ class BookSide:
         self.per_bucket = per_bucket  # 1 / bucket width
         self.qty_of = {}  # price -> quantity
         self.best = None
-        self.changed = set()  # prices changed since the buckets were last brought up to date
+        self.changed = {}  # price -> its quantity when the buckets were last brought up to date (None: absent)
         self.members = {}  # bucket -> set of prices
         self.sums = {}  # bucket -> sum of price × quantity
         self.buckets = []  # non-empty buckets, ascending
@@ -53,14 +53,14 @@ class BookSide:
     def load(self, levels):
         prices, qtys = _parse(levels)
         qty_of = self.qty_of = dict(compress(zip(prices, qtys), qtys))
-        self.changed = set(qty_of)
+        self.changed = dict.fromkeys(qty_of)
         if qty_of:
             self.best = max(qty_of) if self.is_bid else min(qty_of)
 
     def apply(self, levels, float=float, infinity=INFINITY):
         # float/infinity as locals: this loop runs once per changed level, the replay's hot path.
         qty_of = self.qty_of
-        note = self.changed.add
+        note = self.changed.setdefault  # keeps the quantity before the first change since the last sample
         best = self.best
         best_removed = False
         is_bid = self.is_bid
@@ -68,15 +68,16 @@ class BookSide:
             price = float(price_text)
             qty = float(qty_text)
             if 0.0 < qty < infinity and 0.0 < price < infinity:
+                note(price, qty_of.get(price))
                 qty_of[price] = qty
-                note(price)
                 if best is None or (price > best if is_bid else price < best):
                     best = price
             elif qty == 0.0:
                 # Removing a level the book does not hold is normal (futures "How to manage a
                 # local order book correctly", step 9).
-                if qty_of.pop(price, None) is not None:
-                    note(price)
+                old = qty_of.pop(price, None)
+                if old is not None:
+                    note(price, old)
                     if price == best:
                         best_removed = True
             else:
@@ -96,29 +97,34 @@ class BookSide:
         per_bucket = self.per_bucket
         qty_of = self.qty_of
         members = self.members
-        buckets = self.buckets
-        dirty = set()
-        for price in changed:
+        sums = self.sums
+        for price, old in changed.items():
+            new = qty_of.get(price)
             bucket = int(price * per_bucket)
-            dirty.add(bucket)
-            group = members.get(bucket)
-            if price in qty_of:
+            if old is None:
+                if new is None:
+                    continue  # came and went between two samples
+                group = members.get(bucket)
                 if group is None:
                     members[bucket] = {price}
-                    insort(buckets, bucket)
+                    sums[bucket] = price * new
+                    insort(self.buckets, bucket)
                 else:
                     group.add(price)
-            elif group is not None:
+                    sums[bucket] += price * new
+            elif new is None:
+                group = members[bucket]
                 group.discard(price)
-        sums = self.sums
-        for bucket in dirty:
-            group = members.get(bucket)
-            if group:
-                sums[bucket] = sum(map(mul, group, map(qty_of.__getitem__, group)))
-            elif group is not None:
-                del members[bucket]
-                del sums[bucket]
-                del buckets[bisect_left(buckets, bucket)]
+                if group:
+                    sums[bucket] -= price * old
+                else:
+                    # Dropping the emptied bucket also drops its sum's rounding residue.
+                    del members[bucket]
+                    del sums[bucket]
+                    buckets = self.buckets
+                    del buckets[bisect_left(buckets, bucket)]
+            else:
+                sums[bucket] += price * (new - old)
         changed.clear()
 
     def levels(self):
