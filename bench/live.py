@@ -51,23 +51,25 @@ FEED = textwrap.dedent("""
     books = {}
     for i in range(n):
         mid = 50.0 + i
-        books[f"M{i:04d}USDT"] = {"u": 1000, "bids": {round(mid - 0.01 * k, 2): 10.0 for k in range(1, 201)},
-                                  "asks": {round(mid + 0.01 * k, 2): 10.0 for k in range(1, 201)}}
+        bid_prices = [round(mid - 0.01 * k, 2) for k in range(1, 201)]  # best first
+        ask_prices = [round(mid + 0.01 * k, 2) for k in range(1, 201)]
+        books[f"M{i:04d}USDT"] = {"u": 1000, "bids": dict.fromkeys(bid_prices, 10.0), "asks": dict.fromkeys(ask_prices, 10.0),
+                                  "top_bids": bid_prices[:20], "top_asks": ask_prices[:20],
+                                  "stream": f"m{i:04d}usdt@depth@100ms"}
     subscribers = []
 
     def step(now_ms):
         frames = []
         for symbol, book in books.items():
-            bids = [[f"{p:.2f}", f"{rng.uniform(1, 20):.3f}"] for p in rng.sample(sorted(book["bids"])[-20:], 2)]
-            asks = [[f"{p:.2f}", f"{rng.uniform(1, 20):.3f}"] for p in rng.sample(sorted(book["asks"])[:20], 2)]
+            bids = [[f"{p:.2f}", f"{rng.uniform(1, 20):.3f}"] for p in rng.sample(book["top_bids"], 2)]
+            asks = [[f"{p:.2f}", f"{rng.uniform(1, 20):.3f}"] for p in rng.sample(book["top_asks"], 2)]
             for p, q in bids:
                 book["bids"][float(p)] = float(q)
             for p, q in asks:
                 book["asks"][float(p)] = float(q)
             first, book["u"] = book["u"] + 1, book["u"] + 4
-            stream = f"{symbol.lower()}@depth@100ms"
-            frames.append((stream, orjson.dumps({"stream": stream, "data": {"e": "depthUpdate", "E": now_ms, "s": symbol,
-                           "U": first, "u": book["u"], "b": bids, "a": asks}}).decode()))
+            frames.append((book["stream"], orjson.dumps({"stream": book["stream"], "data": {"e": "depthUpdate", "E": now_ms,
+                           "s": symbol, "U": first, "u": book["u"], "b": bids, "a": asks}}).decode()))
         return frames
 
     async def engine():
@@ -97,8 +99,8 @@ FEED = textwrap.dedent("""
     async def depth(request):
         book = books[request.query["symbol"]]
         return web.json_response({"lastUpdateId": book["u"],
-                                  "bids": [[f"{p:.2f}", f"{q:.3f}"] for p, q in sorted(book["bids"].items(), reverse=True)],
-                                  "asks": [[f"{p:.2f}", f"{q:.3f}"] for p, q in sorted(book["asks"].items())]})
+                                  "bids": [[f"{p:.2f}", f"{q:.3f}"] for p, q in book["bids"].items()],
+                                  "asks": [[f"{p:.2f}", f"{q:.3f}"] for p, q in book["asks"].items()]})
 
     async def server_time(request):
         return web.json_response({"serverTime": int(time.time() * 1000)})
@@ -227,8 +229,6 @@ def main():
                                       and not result["unsynced"])
                 print(result, flush=True)
                 results.append(result)
-                if not result["keeps_up"]:
-                    break
     finally:
         from django.db import connections
 
@@ -263,7 +263,8 @@ one second's samples of every market (compliance.metrics via collectors.sampler)
 {rows}
 
 Largest size kept up: {best['n'] if best else 'none'} markets at {best['cpu'] * 100 if best else 0:.0f} % of a core
-→ ≈ {per_core} markets per core (goal ≥ 500).
+→ ≈ {per_core} markets per core (goal ≥ 500). CPU alone, at the largest size run:
+{results[-1]['n']} markets used {results[-1]['cpu'] * 100:.0f} % of a core ≈ {results[-1]['n'] / max(results[-1]['cpu'], 1e-9):,.0f} markets per core.
 """
     print(text)
     path = ROOT / "docs" / "benchmarks.md"
