@@ -53,7 +53,9 @@ WITH per AS (
     -- The pieces tile each window: a version's terms, or a NULL version where none governs. Their
     -- bounds are minute boundaries: 'the version in force at the minute's start'.
     JOIN per p ON p.market_id = s.market_id AND s.ts >= p.lo AND s.ts < p.hi
-    WHERE s.ts >= %(lo)s AND s.ts < %(hi)s  -- constant bounds: plan-time partition pruning
+    -- Constant bounds prune the partitions; the market list lets a short window use the primary
+    -- key (market_id, ts) instead of scanning the day.
+    WHERE s.ts >= %(lo)s AND s.ts < %(hi)s AND s.market_id = ANY(%(w_market)s::int[])
 ), ranged AS (
     SELECT j.*,
            CASE WHEN j.is_judged AND j.spread <= j.target_max

@@ -6,7 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from compliance import evaluation as ev
-from tests.compliance.test_evaluation import T0, bar, day_minutes, judge, terms
+from tests.compliance.test_evaluation import bar, day_minutes, judge, terms
 
 # 5-minute realized volatility > 1 %: one minute whose mid ranged 100 → 102 (Parkinson: 1.19 %).
 VOLATILE = dict(low=100.0, high=102.0)
