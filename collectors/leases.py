@@ -226,3 +226,17 @@ def dispatch_lapsed(shards: list[str], *, dispatch, grace_s: float | None = None
         return sent
     finally:
         client.close()
+
+
+def prune_shards(planned: list[str]) -> list[str]:
+    """Forget shards that are no longer planned (markets removed or re-sharded) and not held,
+    so /healthz does not report them as down forever."""
+    client = sync_client()
+    try:
+        known = {s.decode() for s in client.smembers(shards_key())}
+        stale = sorted(s for s in known - set(planned) if not client.exists(lease_key(s)))
+        for shard in stale:
+            forget_shard(shard, client)
+        return stale
+    finally:
+        client.close()

@@ -51,6 +51,7 @@ def collect_shard(shard: str) -> str:
 def supervise() -> list[str]:
     """Dispatch every planned shard whose lease lapsed (DESIGN.md: a dead worker's markets move in < 60 s)."""
     shards = [s.name for s in plan_shards()] + userdata.account_shards()
+    leases.prune_shards(shards)
     return leases.dispatch_lapsed(shards, dispatch=lambda name: collect_shard.apply_async(args=[name], queue="collectors"))
 
 

@@ -72,6 +72,15 @@ def test_supervisor_dispatches_a_lapsed_shard_once_per_grace_period():
     assert sent == ["x", "y", "x"]
 
 
+def test_supervisor_forgets_shards_no_longer_planned_unless_held():
+    client = redis.Redis.from_url(settings.REDIS_URL)
+    client.sadd(leases.shards_key(), "gone", "held", "kept")
+    client.set(leases.lease_key("held"), "someone", px=5000)
+    assert leases.prune_shards(["kept"]) == ["gone"]
+    assert {s.decode() for s in client.smembers(leases.shards_key())} == {"held", "kept"}
+    client.close()
+
+
 def assert_never_held_twice(history, ttl_s):
     """Each new owner acquired only after the previous one released or its last renewal + TTL passed."""
     holder, last_seen = None, None
