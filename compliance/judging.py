@@ -289,8 +289,8 @@ def score_closed_day(*, market: Market, day: date, now: datetime | None = None) 
 
 @transaction.atomic
 def excuse_outage(*, market: Market, start: datetime, end: datetime, reason: str, excused_by) -> ExcusedOutage:
-    """Record an operator's excused outage (audited: who, when, why). The days it touches need
-    judging again (judge_day), which the caller's task does."""
+    """Record an operator's excused outage (audited: who, when, why) and judge again the days it
+    touches."""
     if not reason or not reason.strip():
         raise ValidationError({"reason": "Say why this outage is excused; it goes into the audit trail."})
     if excused_by is None:
@@ -302,6 +302,7 @@ def excuse_outage(*, market: Market, start: datetime, end: datetime, reason: str
     outage = ExcusedOutage(market=market, start=start, end=end, reason=reason.strip(), created_by=excused_by)
     outage.full_clean()
     outage.save()
+    _judge_days_of(outage)
     return outage
 
 
@@ -313,7 +314,15 @@ def revoke_excused_outage(*, outage: ExcusedOutage, revoked_by, reason: str) -> 
         raise ValidationError({"revoke_reason": "Say why the excuse is withdrawn."})
     outage.revoked_at, outage.revoked_by, outage.revoke_reason = djtz.now(), revoked_by, reason.strip()
     outage.save(update_fields=["revoked_at", "revoked_by", "revoke_reason"])
+    _judge_days_of(outage)
     return outage
+
+
+def _judge_days_of(outage: ExcusedOutage) -> None:
+    now = djtz.now()
+    for day in days_of(outage.start, outage.end):
+        if day_bounds(day)[0] < now:
+            judge_day(market=outage.market, day=day, now=now)
 
 
 def days_of(start: datetime, end: datetime) -> list[date]:
