@@ -1,5 +1,5 @@
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.http import HttpResponse
 from django.urls import path
 from django.utils import timezone
@@ -59,7 +59,12 @@ class ExchangeCredentialAdmin(admin.ModelAdmin):
         return form.instance  # saved once, in save_model: store_credential calls the exchange
 
     def save_model(self, request, obj, form, change):
-        form.save()
+        cred = form.save()
+        if cred.can_withdraw:
+            messages.warning(request, f"{cred}: this key can WITHDRAW funds. A monitoring key needs read access only; "
+                                      "replace it with a key without withdrawal permission.")
+        elif cred.can_withdraw is None and cred.check_error:
+            messages.warning(request, f"{cred}: the key's permissions could not be checked ({cred.check_error}).")
 
 
 @admin.register(ApiResponse)

@@ -94,3 +94,25 @@ def test_admin_form_never_renders_the_secret(key):
     html = CredentialForm(instance=cred).as_p()
     assert "the-secret" not in html and cred.secret_encrypted not in html
     assert ExchangeCredential.objects.get().secret() == "the-secret"
+
+
+def test_admin_save_flags_a_withdrawal_key_to_the_admin(key, admin_client_user):
+    client, _ = admin_client_user
+    with ThreadedHttpServer(restrictions_exchange(withdrawals=True)) as server:
+        v = venue(server.url)
+        response = client.post("/admin/collectors/exchangecredential/add/", {
+            "venue": v.pk, "label": "desk", "api_key": "AKEY12345678", "secret": "the-secret", "is_active": "on",
+        }, follow=True)
+    assert response.status_code == 200
+    assert "can WITHDRAW funds" in response.content.decode()
+    cred = ExchangeCredential.objects.get()
+    assert cred.can_withdraw is True and cred.secret() == "the-secret"
+    page = client.get(f"/admin/collectors/exchangecredential/{cred.pk}/change/").content.decode()
+    assert "the-secret" not in page and cred.secret_encrypted not in page
+
+
+@pytest.fixture
+def admin_client_user(client, django_user_model):
+    user = django_user_model.objects.create_superuser("root", "root@example.com", "pw-root-123456")
+    client.force_login(user)
+    return client, user
