@@ -175,3 +175,10 @@ class SimulatorProcess:
             self.process.wait(5)
         except Exception:
             self.process.kill()
+
+
+def close_db_connection():
+    """Close the calling thread's Django connection (so the test database can be dropped)."""
+    from django.db import connection
+
+    connection.close()

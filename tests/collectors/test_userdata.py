@@ -17,7 +17,7 @@ from collectors.userdata import (
     MalformedUserEvent, UserData, UserDataCollector, parse_execution_report, parse_order_trade_update, parse_user_event,
 )
 from compliance.models import Market, OwnFill, OwnOrder, Venue
-from tests.collectors.live_support import SimulatorProcess
+from tests.collectors.live_support import SimulatorProcess, close_db_connection
 
 SAMPLES = Path("/work/shared/data/user-data-samples")
 
@@ -197,7 +197,7 @@ async def test_end_to_end_against_the_simulated_desk_with_a_gap(simulator, name,
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
-        await sync_to_async(lambda: __import__("django.db").db.connection.close())()
+        await sync_to_async(close_db_connection)()  # the thread that served sync_to_async
 
 
 async def _true(value):

@@ -6,7 +6,7 @@ from collectors.indicators import UnusableStatus, parse_futures_status, poll_all
 from collectors.models import ApiResponse, ExchangeCredential
 from collectors.secrets import encrypt
 from compliance.models import ExchangeIndicator, Market, Venue
-from tests.collectors.live_support import SimulatorProcess
+from tests.collectors.live_support import SimulatorProcess, close_db_connection
 
 
 def test_documented_futures_example_parses_and_garbage_is_a_clear_error():
@@ -50,4 +50,4 @@ async def test_poll_stores_the_exchange_indicators_for_monitored_symbols(simulat
     assert {(r.market.venue.name, r.indicator) for r in rows} >= {("binance-usdm", "DR"), ("binance-spot", "GCR")}
     assert all(0 < r.trigger_value <= 1 for r in rows)
     assert await ApiResponse.objects.filter(path="/fapi/v1/apiTradingStatus", http_status=200).acount() == 1
-    await sync_to_async(lambda: __import__("django.db").db.connection.close())()
+    await sync_to_async(close_db_connection)()  # the thread that served sync_to_async
