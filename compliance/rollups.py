@@ -26,7 +26,7 @@ from config.env import envstr
 from .evaluation import MINUTE
 from .models import Market, SpreadDenominator
 from .partitions import ensure_partitions
-from .selectors import obligation_periods
+from .selectors import obligation_periods_of_markets
 
 MINUTE_BAR_TABLE = "compliance_minute_bar"
 BAND_TOLERANCE = 1e-6  # band_pct is a real; the obligation's band a 4-decimal numeric
@@ -177,9 +177,13 @@ def _roll_up_windows(windows: list[tuple[int, datetime, datetime]]) -> int:
         )
         pieces["p_band"].append(version and float(version.depth_band_pct))
 
+    periods = obligation_periods_of_markets(market_ids=sorted({w[0] for w in windows}), start=lo, end=hi)
     for market_id, w_lo, w_hi in windows:
         covered = w_lo
-        for p_lo, p_hi, version in obligation_periods(market_id=market_id, start=w_lo, end=w_hi):
+        for p_lo, p_hi, version in periods[market_id]:
+            if p_hi <= w_lo or p_lo >= w_hi:
+                continue
+            p_lo, p_hi = max(p_lo, w_lo), min(p_hi, w_hi)
             p_lo, p_hi = ceil_minute(p_lo), ceil_minute(p_hi)
             if p_lo >= p_hi:
                 continue  # in force for part of a minute only: the minute belongs to the version before

@@ -31,16 +31,28 @@ def obligation_in_force(*, market_id: int, at: datetime) -> ObligationVersion:
 
 def obligation_periods(*, market_id: int, start: datetime, end: datetime) -> list[tuple[datetime, datetime, ObligationVersion]]:
     """The versions in force over [start, end), each with the sub-interval it governs."""
-    versions = list(
-        ObligationVersion.objects.filter(market_id=market_id, effective_from__lt=end).order_by("effective_from", "version")
-    )
-    periods = []
-    for i, v in enumerate(versions):
-        lo = max(v.effective_from, start)
-        hi = min(versions[i + 1].effective_from, end) if i + 1 < len(versions) else end
-        if lo < hi:
-            periods.append((lo, hi, v))
-    return periods
+    return obligation_periods_of_markets(market_ids=[market_id], start=start, end=end)[market_id]
+
+
+def obligation_periods_of_markets(
+    *, market_ids: list[int], start: datetime, end: datetime
+) -> dict[int, list[tuple[datetime, datetime, ObligationVersion]]]:
+    """obligation_periods for several markets in one query: {market_id: periods}."""
+    by_market: dict[int, list[ObligationVersion]] = {m: [] for m in market_ids}
+    for v in ObligationVersion.objects.filter(market_id__in=market_ids, effective_from__lt=end).order_by(
+        "market_id", "effective_from", "version"
+    ):
+        by_market[v.market_id].append(v)
+    result = {}
+    for market_id, versions in by_market.items():
+        periods = []
+        for i, v in enumerate(versions):
+            lo = max(v.effective_from, start)
+            hi = min(versions[i + 1].effective_from, end) if i + 1 < len(versions) else end
+            if lo < hi:
+                periods.append((lo, hi, v))
+        result[market_id] = periods
+    return result
 
 
 def active_markets():
