@@ -74,7 +74,11 @@ class Alert(models.Model):
     value = models.FloatField(null=True, blank=True, help_text="Last observed KPI value.")
     limit = models.FloatField(null=True, blank=True, help_text="The limit it was compared with.")
     detail = models.CharField(max_length=300, blank=True)
-    evaluated_at = models.DateTimeField(null=True, blank=True)
+    evaluated_at = models.DateTimeField(
+        null=True, blank=True,
+        help_text="When state and value were last recorded: on a state change, and every pass while pending or firing. "
+                  "EvaluationClock says how far every rule has been evaluated.",
+    )
     acknowledged_at = models.DateTimeField(null=True, blank=True)
     acknowledged_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     ack_note = models.TextField(blank=True)
@@ -83,6 +87,10 @@ class Alert(models.Model):
     class Meta:
         ordering = ["-firing_since"]
         indexes = [models.Index(fields=["status"])]
+
+    def __str__(self):
+        episode = f", episode {self.episode}" if self.episode else ""
+        return f"{self.rule}: {self.status}{episode}"
 
     def machine_state(self) -> AlertState:
         return AlertState(
@@ -125,6 +133,21 @@ class AlertEvent(models.Model):
 
     class Meta:
         ordering = ["-at", "-id"]
+
+    def __str__(self):
+        what = f"{self.get_kind_display()} ({self.notice})" if self.notice else self.get_kind_display()
+        return f"{self.at:%Y-%m-%d %H:%M:%S} UTC · {what} · {self.alert.rule}"
+
+
+class EvaluationClock(models.Model):
+    """How far every enabled rule has been evaluated: one row. An evaluation pass moves it forward
+    with a conditional write that also locks it, so two passes never interleave and a late pass
+    (an older `now`) does nothing instead of stepping the alerts back in time."""
+
+    evaluated_through = models.DateTimeField()
+
+    def __str__(self):
+        return f"alerts evaluated through {self.evaluated_through:%Y-%m-%d %H:%M:%S} UTC"
 
 
 class ChannelKind(models.TextChoices):

@@ -1,19 +1,20 @@
 """Writes of the alerts app: default rules, evaluation (state machine → events → notifications),
 acknowledge/mute (audited), channels and routes, test messages, the daily digest."""
 import logging
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from compliance.models import Market
-from compliance.selectors import NoObligation, active_markets, obligation_in_force
+from compliance.selectors import NoObligation, active_markets, obligation_in_force, obligation_periods_of_markets
 
 from . import kinds, machine, signals
-from .models import Alert, AlertEvent, AlertRule, Channel, EventKind, Notification, Route
+from .models import Alert, AlertEvent, AlertRule, Channel, EvaluationClock, EventKind, Notification, Route
 from .selectors import daily_compliance
 from .transports import TRANSPORTS, Message
 from .transports.base import site_url
@@ -62,75 +63,152 @@ def update_rule(*, rule: AlertRule, changes: dict, actor) -> AlertRule:
 
 # --- evaluation ----------------------------------------------------------------------------
 
+@dataclass(frozen=True)
+class Judged:
+    """A rule's verdict in one pass and the limit it was judged against (None = not applicable)."""
+
+    rule: AlertRule  # with market and venue loaded
+    verdict: kinds.Verdict
+    limit: float | None
+
+
 def evaluate_all(*, now: datetime | None = None) -> int:
-    """Evaluate every enabled rule of every active market; returns the number of notifications recorded."""
+    """Judge every enabled rule of every active market, then record the outcome (record_verdicts);
+    returns the number of notifications recorded. The reads are one query per kind of signal for
+    all markets together, so the pass costs the same number of queries at any number of markets."""
     now = now or timezone.now()
-    recorded = 0
-    for market in active_markets():
-        rules = list(AlertRule.objects.filter(market=market, enabled=True))
-        if not rules:
-            continue
-        try:
-            terms = obligation_in_force(market_id=market.id, at=now).terms()
-        except NoObligation:
-            continue
-        market_signals = signals.market_signals(market=market, now=now)
-        for rule in rules:
-            kind = kinds.KINDS[rule.kind]
-            limit = float(rule.threshold) if rule.threshold is not None else kind.default_limit(terms, market.venue.tier)
-            verdict = kinds.Verdict(None, None, "not applicable to this obligation") if limit is None else kind.judge(
-                market_signals, limit, terms
-            )
-            recorded += evaluate_rule(rule=rule, verdict=verdict, limit=limit, now=now)
-    return recorded
+    rules = list(AlertRule.objects.filter(enabled=True, market__in=active_markets().values("id")).select_related("market__venue"))
+    markets = {rule.market_id: rule.market for rule in rules}
+    terms = _terms_in_force(market_ids=list(markets), now=now)
+    observed = signals.signals_of_markets(markets=[m for m in markets.values() if m.id in terms], now=now)
+    judged = [_judge(rule, observed[rule.market_id], terms[rule.market_id]) for rule in rules if rule.market_id in terms]
+    return record_verdicts(judged=judged, now=now)
 
 
-@transaction.atomic
-def evaluate_rule(*, rule: AlertRule, verdict: kinds.Verdict, limit: float | None, now: datetime) -> int:
-    Alert.objects.get_or_create(rule=rule)
-    alert = Alert.objects.select_for_update().select_related("rule__market__venue").get(rule=rule)
-    if alert.evaluated_at is not None and alert.evaluated_at >= now:
-        return 0  # a later evaluation already ran (two evaluators, or a late task)
+def _terms_in_force(*, market_ids: list[int], now: datetime) -> dict[int, dict]:
+    """{market_id: obligation terms in force at `now`}; markets without an obligation are absent.
+    The periods of the instant [now, now + 1 µs) hold exactly the version in force."""
+    periods = obligation_periods_of_markets(market_ids=market_ids, start=now, end=now + timedelta(microseconds=1))
+    return {market_id: p[-1][2].terms() for market_id, p in periods.items() if p}
+
+
+def _judge(rule: AlertRule, observed: kinds.MarketSignals, terms: dict) -> Judged:
+    kind = kinds.KINDS[rule.kind]
+    limit = float(rule.threshold) if rule.threshold is not None else kind.default_limit(terms, rule.market.venue.tier)
+    if limit is None:
+        return Judged(rule, kinds.Verdict(None, None, "not applicable to this obligation"), None)
+    return Judged(rule, kind.judge(observed, limit, terms), limit)
+
+
+def record_verdicts(*, judged: list[Judged], now: datetime) -> int:
+    """Step each rule's state machine (alerts.machine) with its verdict and write only what moved,
+    in one transaction: the alerts whose state, mute or shown value changed, their events, and one
+    notification per notice and matching channel (unique per event and channel, alerts.models).
+    A pass not newer than the last one (EvaluationClock) records nothing. Returns the number of
+    notifications recorded."""
+    with transaction.atomic():
+        if not _advance_clock(now):
+            return 0  # a later pass already ran (two evaluators, or a late task)
+        by_rule = {j.rule.pk: j for j in judged}
+        current = {a.rule_id: a for a in Alert.objects.filter(rule_id__in=list(by_rule))}
+        Alert.objects.bulk_create([Alert(rule_id=r) for r in by_rule if r not in current], ignore_conflicts=True)
+        # Judged on an unlocked read first, so a quiet pass writes nothing and locks nothing.
+        moving = [r for r, j in by_rule.items() if r not in current or _step_alert(current[r], j, now) is not None]
+        if not moving:
+            return 0
+        # Then again on the locked rows: an operator may have acknowledged or muted one meanwhile.
+        changed, events = [], []
+        for alert in Alert.objects.select_for_update().filter(rule_id__in=moving).order_by("pk"):
+            alert.rule = by_rule[alert.rule_id].rule
+            stepped = _step_alert(alert, by_rule[alert.rule_id], now)
+            if stepped is not None:
+                changed.append(alert)
+                events.extend(stepped)
+        Alert.objects.bulk_update(changed, _STEPPED_FIELDS, batch_size=500)
+        _record_events(events)
+        return _record_notifications(events=[e for e in events if e.kind == EventKind.NOTICE])
+
+
+_STEPPED_FIELDS = [
+    "status", "episode", "breach_since", "firing_since", "clear_since", "resolved_at", "announced", "firing_announced_at",
+    "value", "limit", "detail", "evaluated_at", "muted_until", "acknowledged_at", "acknowledged_by", "ack_note",
+]
+
+
+def _advance_clock(now: datetime) -> bool:
+    """Move EvaluationClock to `now` if it is behind; True if this pass may proceed. The row stays
+    locked until the pass commits, so a concurrent pass waits and then finds the clock moved."""
+    table = EvaluationClock._meta.db_table
+    with connection.cursor() as cur:
+        cur.execute(
+            f"""INSERT INTO {table} (id, evaluated_through) VALUES (1, %s)
+                ON CONFLICT (id) DO UPDATE SET evaluated_through = EXCLUDED.evaluated_through
+                WHERE {table}.evaluated_through < EXCLUDED.evaluated_through RETURNING id""",
+            [now],
+        )
+        return cur.fetchone() is not None
+
+
+def _step_alert(alert: Alert, judged: Judged, now: datetime) -> list[AlertEvent] | None:
+    """Apply one verdict to the alert in memory. The events to record (unsaved), or None when
+    nothing worth writing moved: the state, the mute, or — while pending or firing, when someone
+    is watching it — the value shown against the limit."""
+    state_before, shown_before = alert.machine_state(), (alert.value, alert.limit, alert.detail)
+    events = []
     if alert.muted_until is not None and alert.muted_until <= now:
-        _event(alert, EventKind.UNMUTED, at=now, note="the mute window ended")
+        events.append(_new_event(alert, EventKind.UNMUTED, at=now, note="the mute window ended"))
         alert.muted_until = None
-    timing = machine.Timing(rule.for_seconds, rule.clear_seconds, rule.renotify_seconds)
+    rule, verdict = judged.rule, judged.verdict
     result = machine.step(
-        alert.machine_state(), breached=verdict.breached, now=now, timing=timing,
+        state_before, breached=verdict.breached, now=now,
+        timing=machine.Timing(rule.for_seconds, rule.clear_seconds, rule.renotify_seconds),
         muted=alert.muted_until is not None, acknowledged=alert.acknowledged_at is not None,
     )
     alert.apply_machine_state(result.state)
-    alert.value, alert.limit, alert.detail, alert.evaluated_at = verdict.value, limit, verdict.detail[:300], now
+    alert.value, alert.limit, alert.detail = verdict.value, judged.limit, verdict.detail[:300]
     for change in result.changes:
         kind = EventKind.CANCELLED if change == machine.Status.OK else EventKind(change.value)
         if kind == EventKind.FIRING:
             alert.acknowledged_at, alert.acknowledged_by, alert.ack_note = None, None, ""  # a new episode needs a new ack
-        _event(alert, kind, at=now, value=verdict.value, limit=limit)
-    recorded = 0
+        events.append(_new_event(alert, kind, at=now, value=verdict.value, limit=judged.limit))
     if result.notice is not None:
-        event = _event(alert, EventKind.NOTICE, at=now, value=verdict.value, limit=limit, notice=result.notice)
-        recorded = _record_notifications(event=event, message=alert_message(alert=alert, notice=result.notice))
-    alert.save()
-    return recorded
+        events.append(_new_event(alert, EventKind.NOTICE, at=now, value=verdict.value, limit=judged.limit, notice=result.notice))
+    watched = alert.status in (machine.Status.PENDING, machine.Status.FIRING)
+    shown_moved = (alert.value, alert.limit, alert.detail) != shown_before
+    if not events and result.state == state_before and not (watched and shown_moved) and alert.evaluated_at is not None:
+        return None
+    alert.evaluated_at = now
+    return events
 
 
-def _event(alert: Alert, kind: str, *, at: datetime, value=None, limit=None, notice=None, actor=None, note="") -> AlertEvent:
-    event = AlertEvent.objects.create(
+def _new_event(alert: Alert, kind: str, *, at: datetime, value=None, limit=None, notice=None, actor=None, note="") -> AlertEvent:
+    return AlertEvent(
         alert=alert, kind=kind, notice=notice or "", episode=alert.episode, at=at, value=value, limit=limit, actor=actor, note=note
     )
-    if kind != EventKind.CANCELLED and kind != EventKind.PENDING:
-        transaction.on_commit(lambda: _toast(alert, event))
-    return event
 
 
-def _record_notifications(*, event: AlertEvent, message: Message) -> int:
-    rule = event.alert.rule
-    channels = {r.channel for r in Route.objects.select_related("channel").filter(channel__enabled=True) if r.matches(rule)}
-    for channel in channels:
-        Notification.objects.create(
-            channel=channel, event=event, payload=message.to_payload(), next_attempt_at=event.at, created_at=event.at
-        )
-    return len(channels)
+def _record_events(events: list[AlertEvent]) -> None:
+    """Insert in order (the history lists them by time, then id) and toast what browsers should see."""
+    AlertEvent.objects.bulk_create(events)
+    toasts = [e for e in events if e.kind not in (EventKind.CANCELLED, EventKind.PENDING)]
+    if toasts:
+        transaction.on_commit(lambda: _toast(toasts))
+
+
+def _record_notifications(*, events: list[AlertEvent]) -> int:
+    """One notification per notice event and matching channel, its message frozen now."""
+    if not events:
+        return 0
+    routes = list(Route.objects.select_related("channel").filter(channel__enabled=True))
+    notifications = []
+    for event in events:
+        message = alert_message(alert=event.alert, notice=event.notice).to_payload()
+        channels = {r.channel for r in routes if r.matches(event.alert.rule)}
+        notifications += [
+            Notification(channel=c, event=event, payload=message, next_attempt_at=event.at, created_at=event.at) for c in channels
+        ]
+    Notification.objects.bulk_create(notifications)
+    return len(notifications)
 
 
 def alert_message(*, alert: Alert, notice: str) -> Message:
@@ -158,17 +236,20 @@ def alert_message(*, alert: Alert, notice: str) -> Message:
     )
 
 
-def _toast(alert: Alert, event: AlertEvent) -> None:
-    """Live browser toast; best effort (the alerts page and the notifications are the record)."""
-    payload = {
-        "alert_id": alert.pk, "event": event.kind, "notice": event.notice, "severity": alert.rule.severity,
-        "title": f"{kinds.KINDS[alert.rule.kind].label} — {alert.rule.market}", "status": alert.status,
-        "value": alert.value, "limit": alert.limit, "at": event.at.isoformat(), "url": f"/alerts/{alert.pk}/",
-    }
-    try:
-        async_to_sync(get_channel_layer().group_send)(TOAST_GROUP, {"type": "alert.event", "payload": payload})
-    except Exception as exc:  # a down Redis must not undo an evaluation
-        log.warning("could not publish alert toast: %s", exc)
+def _toast(events: list[AlertEvent]) -> None:
+    """Live browser toasts; best effort (the alerts page and the notifications are the record)."""
+    for event in events:
+        alert = event.alert
+        payload = {
+            "alert_id": alert.pk, "event": event.kind, "notice": event.notice, "severity": alert.rule.severity,
+            "title": f"{kinds.KINDS[alert.rule.kind].label} — {alert.rule.market}", "status": alert.status,
+            "value": alert.value, "limit": alert.limit, "at": event.at.isoformat(), "url": f"/alerts/{alert.pk}/",
+        }
+        try:
+            async_to_sync(get_channel_layer().group_send)(TOAST_GROUP, {"type": "alert.event", "payload": payload})
+        except Exception as exc:  # a down Redis must not undo an evaluation
+            log.warning("could not publish alert toast: %s", exc)
+            return
 
 
 # --- operators -----------------------------------------------------------------------------
@@ -182,7 +263,7 @@ def acknowledge(*, alert: Alert, actor, note: str) -> Alert:
         raise ValidationError("Only a firing alert can be acknowledged.")
     alert.acknowledged_at, alert.acknowledged_by, alert.ack_note = timezone.now(), actor, note.strip()
     alert.save(update_fields=["acknowledged_at", "acknowledged_by", "ack_note"])
-    _event(alert, EventKind.ACKNOWLEDGED, at=alert.acknowledged_at, actor=actor, note=alert.ack_note)
+    _record_events([_new_event(alert, EventKind.ACKNOWLEDGED, at=alert.acknowledged_at, actor=actor, note=alert.ack_note)])
     return alert
 
 
@@ -194,7 +275,9 @@ def mute(*, alert: Alert, actor, minutes: int, note: str = "") -> Alert:
     now = timezone.now()
     alert.muted_until = now + timedelta(minutes=minutes)
     alert.save(update_fields=["muted_until"])
-    _event(alert, EventKind.MUTED, at=now, actor=actor, note=f"until {alert.muted_until:%Y-%m-%d %H:%M} UTC. {note}".strip())
+    _record_events([
+        _new_event(alert, EventKind.MUTED, at=now, actor=actor, note=f"until {alert.muted_until:%Y-%m-%d %H:%M} UTC. {note}".strip())
+    ])
     return alert
 
 
@@ -203,7 +286,7 @@ def unmute(*, alert: Alert, actor) -> Alert:
     alert = Alert.objects.select_for_update().get(pk=alert.pk)
     alert.muted_until = None
     alert.save(update_fields=["muted_until"])
-    _event(alert, EventKind.UNMUTED, at=timezone.now(), actor=actor)
+    _record_events([_new_event(alert, EventKind.UNMUTED, at=timezone.now(), actor=actor)])
     return alert
 
 

@@ -45,7 +45,7 @@ async def test_firing_alert_reaches_logged_in_browsers_as_a_toast(market, django
     def fire():
         services.ensure_default_rules(market=market)
         rule = AlertRule.objects.get(market=market, kind="liquidity_alert_clock")  # fires at once (no duration)
-        services.evaluate_rule(rule=rule, verdict=kinds.Verdict(True, 2.6), limit=2.0, now=timezone.now())
+        services.record_verdicts(judged=[services.Judged(rule, kinds.Verdict(True, 2.6), 2.0)], now=timezone.now())
 
     await sync_to_async(fire)()
     toast = await socket.receive_json_from(timeout=5)

@@ -66,8 +66,8 @@ def firing_alert(market):
     services.ensure_default_rules(market=market)
     rule = AlertRule.objects.get(market=market, kind="spread_breach")
     now = timezone.now()
-    services.evaluate_rule(rule=rule, verdict=kinds.Verdict(True, 2.0), limit=0.8, now=now - timedelta(minutes=2))
-    services.evaluate_rule(rule=rule, verdict=kinds.Verdict(True, 2.1), limit=0.8, now=now)
+    services.record_verdicts(judged=[services.Judged(rule, kinds.Verdict(True, 2.0), 0.8)], now=now - timedelta(minutes=2))
+    services.record_verdicts(judged=[services.Judged(rule, kinds.Verdict(True, 2.1), 0.8)], now=now)
     alert = Alert.objects.get(rule=rule)
     assert alert.status == "firing"
     return alert
