@@ -12,4 +12,5 @@ BEAT_SCHEDULE = {
     "compliance-closed-day": {"task": "compliance.tasks.judge_closed_day", "schedule": crontab(minute=0, hour=0)},
     # DESIGN.md 'Liquidity score': logged every 15 minutes.
     "compliance-score-24h": {"task": "compliance.tasks.score_trailing_24h", "schedule": crontab(minute="*/15")},
+    "compliance-minute-bar-retention": {"task": "compliance.tasks.drop_old_minute_bars", "schedule": crontab(minute=20, hour=0)},
 }

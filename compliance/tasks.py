@@ -51,3 +51,16 @@ def score_trailing_24h() -> int:
     """Every 15 minutes: the trailing-24 h liquidity score of every active market."""
     now = timezone.now()
     return sum(judging.score_trailing_24h(market=m, now=now) is not None for m in active_markets())
+
+
+@shared_task
+def drop_old_minute_bars() -> list[str]:
+    """Daily retention of minute bars: whole daily partitions older than MINUTE_BAR_RETENTION_DAYS
+    (default about five years: the bars are the audit evidence that outlives the 1 s samples)."""
+    from config.env import envint
+
+    from .partitions import drop_partitions_before
+    from .rollups import MINUTE_BAR_TABLE
+
+    cutoff = timezone.now().date() - timedelta(days=envint("MINUTE_BAR_RETENTION_DAYS", 1830))
+    return drop_partitions_before(cutoff, tables=(MINUTE_BAR_TABLE,))

@@ -39,3 +39,16 @@ def test_concurrent_creation_of_the_same_day_does_not_fail():
     assert errors == []
     assert {d for _, d in existing_partitions("compliance_sample")} >= {date(2032, 2, 1), date(2032, 2, 2)}
     drop_partitions_before(date(2032, 2, 3))
+
+
+@pytest.mark.django_db(transaction=True)
+def test_minute_bar_retention_drops_only_old_bar_partitions(settings, monkeypatch):
+    from compliance.rollups import MINUTE_BAR_TABLE
+    from compliance.tasks import drop_old_minute_bars
+
+    ensure_partitions(date(2020, 1, 1), date(2020, 1, 1), tables=(MINUTE_BAR_TABLE, "compliance_sample"))
+    monkeypatch.setenv("MINUTE_BAR_RETENTION_DAYS", "30")
+    dropped = drop_old_minute_bars()
+    assert f"{MINUTE_BAR_TABLE}_p20200101" in dropped
+    assert "compliance_sample_p20200101" not in dropped  # samples follow their own retention
+    drop_partitions_before(date(2020, 1, 2))
