@@ -185,7 +185,8 @@ def slippage_pct(levels: Iterable[Level], order_usd: float, quote_usd: float = 1
     """
     order_usd = _check_positive("order_usd", order_usd)
     quote_usd = _check_positive("quote_usd", quote_usd)
-    remaining_quote = order_usd / quote_usd
+    order_quote = order_usd / quote_usd
+    remaining_quote = order_quote
     spent_quote = 0.0
     bought_base = 0.0
     touch = previous = direction = None
@@ -206,9 +207,10 @@ def slippage_pct(levels: Iterable[Level], order_usd: float, quote_usd: float = 1
             direction = step
         previous = price
         level_quote = price * qty
-        # The relative slack keeps a book holding exactly the order's size from reading as
-        # 'cannot fill' through rounding of the running sum.
-        if level_quote >= remaining_quote * (1 - EDGE_TOLERANCE):
+        # The slack keeps a book holding exactly the order's size from reading as 'cannot fill'
+        # through rounding of the running sum, whose error scales with the order, not with
+        # what remains of it (a tiny last level after many large ones).
+        if level_quote >= remaining_quote - order_quote * EDGE_TOLERANCE:
             take_quote = min(level_quote, remaining_quote)
             spent_quote += take_quote
             bought_base += take_quote / price

@@ -217,3 +217,13 @@ def test_own_at_touch_and_presence():
     assert presence_pct([]) is None
     with pytest.raises(ValueError, match="booleans"):
         presence_pct([1, 0])
+
+
+def test_slippage_fills_a_book_holding_exactly_the_order_after_many_levels():
+    # Found by hypothesis: the running remainder's rounding error scales with the order,
+    # so a tiny last level after a large one read as 'cannot fill'.
+    bids = [(0.001, 1.0), (0.00099, 862.0), (0.00098, 55.0), (0.00097, 37.0), (0.00096, 15.0),
+            (0.00095, 2.0), (0.00094, 43.0), (0.00093, 0.125)]
+    total = sum(price * qty for price, qty in bids)
+    assert slippage_pct(bids, total) is not None
+    assert slippage_pct(bids, total * 1.000001) is None
