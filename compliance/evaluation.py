@@ -703,3 +703,28 @@ def liquidity_score(
     if not ratios or spread_avg_pct is None:
         return None, components
     return round(SCORE_MAX * sum(ratios) / len(ratios), 1), components
+
+
+def score_minutes(records: Sequence[MinuteRecord], exempt: set[datetime]) -> tuple[float | None, list[ScoreComponent]]:
+    """The liquidity score of any run of judged minutes (a closed day, the trailing 24 h, a
+    report's period): averages over the minute bars weighted by their valid seconds, the
+    exemption-adjusted uptime of the minutes, against the terms of the last minute."""
+    if not records:
+        return None, []
+    verdict = period_verdict(records, exempt, minutes_total=len(records))
+    bars = [r.bar for r in records if r.bar is not None and r.bar.valid_samples]
+    valid = sum(b.valid_samples for b in bars)
+    fillable = sum(b.valid_samples - b.slip_unfillable_samples for b in bars)
+    slip_bars = [b for b in bars if b.slip_buy_avg is not None and b.slip_sell_avg is not None]
+    slip_weight = sum(b.valid_samples - b.slip_unfillable_samples for b in slip_bars)
+    return liquidity_score(
+        spread_avg_pct=sum(b.spread_avg * b.valid_samples for b in bars) / valid if valid else None,
+        depth_avg_usd=sum((b.depth_bid_avg + b.depth_ask_avg) * b.valid_samples for b in bars) / valid if valid else None,
+        uptime_pct=verdict.uptime_adjusted_pct,
+        slippage_avg_pct=(
+            sum((b.slip_buy_avg + b.slip_sell_avg) / 2 * (b.valid_samples - b.slip_unfillable_samples) for b in slip_bars)
+            / slip_weight if slip_weight else None
+        ),
+        slippage_fillable_share=fillable / valid if valid else None,
+        terms=records[-1].terms,
+    )

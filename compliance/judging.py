@@ -248,24 +248,8 @@ def score_window(*, market: Market, start: datetime, end: datetime, window: str,
     span = judge_span(market=market, start=start, end=end, now=now)
     if not span.records:
         return None
-    verdict = ev.period_verdict(span.records, span.exempt, minutes_total=len(span.records))
-    bars = [r.bar for r in span.records if r.bar is not None and r.bar.valid_samples]
-    valid = sum(b.valid_samples for b in bars)
-    fillable = sum(b.valid_samples - b.slip_unfillable_samples for b in bars)
-    slip_bars = [b for b in bars if b.slip_buy_avg is not None and b.slip_sell_avg is not None]
-    slip_weight = sum(b.valid_samples - b.slip_unfillable_samples for b in slip_bars)
     terms = span.records[-1].terms
-    score, components = ev.liquidity_score(
-        spread_avg_pct=sum(b.spread_avg * b.valid_samples for b in bars) / valid if valid else None,
-        depth_avg_usd=sum((b.depth_bid_avg + b.depth_ask_avg) * b.valid_samples for b in bars) / valid if valid else None,
-        uptime_pct=verdict.uptime_adjusted_pct,
-        slippage_avg_pct=(
-            sum((b.slip_buy_avg + b.slip_sell_avg) / 2 * (b.valid_samples - b.slip_unfillable_samples) for b in slip_bars)
-            / slip_weight if slip_weight else None
-        ),
-        slippage_fillable_share=fillable / valid if valid else None,
-        terms=terms,
-    )
+    score, components = ev.score_minutes(span.records, span.exempt)
     stored, _ = LiquidityScore.objects.update_or_create(
         market=market, window=window, window_end=end,
         defaults={
