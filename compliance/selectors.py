@@ -248,3 +248,33 @@ def _quote_usd(market: Market, now: datetime) -> Decimal | None:
         )
         row = cur.fetchone()
     return None if row is None else Decimal(repr(row[0]))
+
+
+# --- Reads for audit reports: several markets at once ------------------------------------------
+
+
+def bars_rolled_at_by_day(*, market_ids: list[int], start: datetime, end: datetime) -> dict[tuple[int, date], datetime]:
+    """{(market_id, UTC day): when its newest bar in [start, end) was rolled up}: a stored
+    result computed before that is out of date."""
+    with connection.cursor() as cur:
+        cur.execute(
+            "SELECT market_id, (minute AT TIME ZONE 'UTC')::date, max(rolled_at) FROM compliance_minute_bar "
+            "WHERE market_id = ANY(%s) AND minute >= %s AND minute < %s GROUP BY 1, 2",
+            [market_ids, start, end],
+        )
+        return {(market_id, day): rolled for market_id, day, rolled in cur.fetchall()}
+
+
+def quote_usd_over(*, market: Market, start: datetime, end: datetime) -> Decimal | None:
+    """USD per unit of the market's quote over [start, end): 1 for a stablecoin quote, else the
+    conversion market's mean minute mid (None when it has no valid minute then)."""
+    if market.quote_conversion == QuoteConversion.STABLE:
+        return Decimal(1)
+    with connection.cursor() as cur:
+        cur.execute(
+            "SELECT avg((mid_low + mid_high) / 2) FROM compliance_minute_bar "
+            "WHERE market_id = %s AND minute >= %s AND minute < %s AND mid_low IS NOT NULL",
+            [market.conversion_market_id, start, end],
+        )
+        (mid,) = cur.fetchone()
+    return None if mid is None else Decimal(repr(mid))
