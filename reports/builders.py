@@ -69,6 +69,7 @@ class MarketEvidence:
     incidents: list[Incident]
     exemption_episodes: list[dict] = field(default_factory=list)
     liquidity_scores: list[dict] = field(default_factory=list)
+    liquidity_score: dict | None = None
     behaviour: dict = field(default_factory=dict)
     fees: dict = field(default_factory=dict)
     escalation: dict = field(default_factory=dict)
@@ -134,6 +135,7 @@ def build_document(*, scope: dict, period: dict, methodology: dict, evidence: li
                 ],
                 "exemption_episodes": plain(ev.exemption_episodes),
                 "liquidity_scores": plain(ev.liquidity_scores),
+                "liquidity_score": plain(ev.liquidity_score),
                 "behaviour": plain(ev.behaviour),
                 "fees": plain(ev.fees),
                 "escalation": plain(ev.escalation),
@@ -192,10 +194,27 @@ def methodology(evidence: list[MarketEvidence]) -> dict:
         "count as breaches.",
         "Hard breaches (spread above the maximum permitted and not exempt, depth below the minimum) are listed per UTC day "
         "as the engine records violations; the escalation ladder counts violation days over a rolling 90 days "
-        "(1st warning, 2nd penalty, 3rd delisting review). The liquidity score is the engine's closed-day score.",
+        "(1st warning, 2nd penalty, 3rd delisting review).",
+        "Liquidity score (0–1000): four components of 250 points — average spread against the target maximum, "
+        "average band depth against the minimum, exemption-adjusted uptime against the required uptime, and $10k "
+        "slippage against the target maximum times the share of seconds the book could fill it. Per whole UTC day it "
+        "is the engine's stored closed-day score when that is current (computed after the day's data last changed), "
+        "otherwise the same formula over the report's judged minutes; the period's score is that formula over all of "
+        "the period's minutes.",
+        "Order behaviour: Binance's quantitative-rule indicators (UFR, IFER, ICR/GCR, DR) are judged per 10-minute "
+        "cycle, the orders placed in the 10 minutes before the cycle's end. The report evaluates a cycle ending at "
+        "every minute of the period in which the desk had orders, and shows each indicator in its worst cycle among "
+        "those reaching the rule's recording threshold (else the worst cycle, as not judged), beside the highest and "
+        "latest values the exchange reported and any lock. The whole-period ratios are shown for context only.",
+        "Fees: the VIP tier is the one the desk's 30-day USD volume on the venue reaches on the exchange's fee ladder; "
+        "the ladder-vs-program comparison prices that tier's maker fee and the market-maker program's maker rate "
+        "on the same 30-day flow (maker side only).",
         "Each minute is judged by the obligation version in force at that minute; a period spanning a change is "
         "reported per version and passes only if every version's own minutes pass its own clause.",
-        "Percentiles of the spread are taken over the valid 1-second samples (continuous percentile).",
+        "Averages, extremes and counts are taken over the valid 1-second samples through their minute bars (each "
+        "minute's average weighted by its valid seconds; slippage averages by the seconds in which both sides "
+        "could fill). Percentiles of the spread are taken over the valid 1-second samples themselves (continuous "
+        "percentile).",
     ]
     return {
         "spread_denominators": denominators,

@@ -1,24 +1,53 @@
-"""Gathering a market's evidence for a period: minute bars, obligation versions, verdicts.
+"""Gathering the markets' evidence for a period: minute bars, obligation versions, verdicts.
 
 This is the one place where a report reads the domain. Every verdict and formula comes from
-the compliance engine — compliance.rollups (minute bars in SQL), compliance.evaluation
-(minute judgements, volatility exemption, period verdicts, hard breaches, liquidity score,
-escalation ladder), compliance.behaviour and compliance.fees. What is added here is only
-selection (which rows, which version governs which minute), grouping of judged minutes into
-incidents, and descriptive statistics of the stored 1 s samples (average and percentiles).
-"""
-from datetime import date, datetime, timedelta
+the compliance engine — compliance.rollups (minute bars in SQL), compliance.judging.judge_span
+(each market's minutes judged once), compliance.evaluation (period verdicts, hard breaches,
+liquidity score, escalation ladder), compliance.behaviour and compliance.fees. What is added
+here is only selection (which rows, which version governs which minute), grouping of judged
+minutes into incidents, and descriptive statistics: sums over the judged minute bars, and spread
+percentiles from the 1 s samples (one query for every market and version of the report).
 
-from django.db import connection
+Reads are batched across the report's markets (one query per kind of row, not one per market);
+only the judging runs per market, and it runs once: the per-day liquidity scores are the
+engine's stored ones when they are current, else scored from the same judged minutes.
+"""
+from bisect import bisect_right
+from collections import defaultdict
+from collections.abc import Callable
+from datetime import date, datetime, timedelta, timezone
+from decimal import Decimal
+
+from django.db import connection, transaction
+from django.db.models import Count, Max, Sum
+from django.db.models.functions import Greatest
 
 from compliance import behaviour, evaluation, fees, judging, selectors
-from compliance.models import ExchangeIndicator, Market, OwnFill, OwnOrder, Violation
-from compliance.selectors import obligation_periods
+from compliance.models import (
+    ExchangeIndicator, ExcusedOutage, LiquidityScore, Market, ObligationVersion, OwnFill, OwnOrder, QuoteConversion,
+    ScoreWindow, Violation,
+)
+from compliance.rollups import ceil_minute
+from config.env import envstr
 
 from .builders import Incident, MarketEvidence, MinuteBar
 
-SPREAD_COLUMN = {"ask": "spread_ask_pct", "mid": "spread_mid_pct"}
 PERCENTILES = (0.5, 0.95, 0.99)
+# Postgres sorts each group's spreads for percentile_cont: a month of one market's seconds
+# (2.6 M) sorts in memory with this much, instead of spilling to disk at the 4 MB default.
+PERCENTILE_WORK_MEM = envstr("REPORTS_PERCENTILE_WORK_MEM", "256MB")
+VIP_VOLUME_WINDOW = timedelta(days=30)  # the ladders' 30-day volume (compliance/fees.py)
+# The MM program's maker rate to compare the VIP ladder with, % (negative = rebate). Default:
+# the worked example of reference/maker-fee-rebates-vip-ladder.txt ('a −0.003 % program').
+PROGRAM_MAKER_RATE_PCT = Decimal(envstr("REPORTS_PROGRAM_MAKER_RATE_PCT", "-0.003"))
+# Fee ladders on record per exchange (compliance/fees.py; Binance's VIP thresholds are not in
+# the reference, so only its Regular tier).
+FEE_LADDERS = {
+    "okx": ("OKX USDT-margined futures, 2026", fees.OKX_USDT_M_LADDER),
+    "binance": ("Binance USDT-M futures, Regular only", fees.BINANCE_USDT_M_REGULAR),
+}
+
+Progress = Callable[[int, int, Market], None]
 
 
 def market_identity(market: Market) -> dict:
@@ -61,39 +90,86 @@ def obligation_entries(periods) -> list[dict]:
     return entries
 
 
-# Descriptive statistics of the 1 s samples over an interval (for the tables, not for verdicts).
-STATS_SQL = """
-SELECT count(*) FILTER (WHERE valid),
-       avg({spread}) FILTER (WHERE valid),
-       percentile_cont(ARRAY[{pcts}]) WITHIN GROUP (ORDER BY {spread}) FILTER (WHERE valid),
-       max({spread}) FILTER (WHERE valid),
-       avg(depth_bid_usd) FILTER (WHERE valid), avg(depth_ask_usd) FILTER (WHERE valid),
-       min(depth_bid_usd) FILTER (WHERE valid), min(depth_ask_usd) FILTER (WHERE valid),
-       count(*) FILTER (WHERE valid AND NOT (coalesce(depth_bid_complete, false) AND coalesce(depth_ask_complete, false))),
-       avg(slip_buy_pct) FILTER (WHERE valid), avg(slip_sell_pct) FILTER (WHERE valid),
-       count(*) FILTER (WHERE valid AND (slip_buy_pct IS NULL OR slip_sell_pct IS NULL))
-FROM compliance_sample
-WHERE market_id = %s AND ts >= %s AND ts < %s
+# --- Statistics: sums over the judged minute bars, percentiles from the samples ---------------
+
+
+def bar_statistics(bars: list[evaluation.Bar], denominator: str) -> dict:
+    """Averages, extremes and counts of the valid seconds, from their minute bars (each bar's
+    averages weighted by its valid seconds; slippage by the seconds both sides could fill)."""
+    bars = [b for b in bars if b.valid_samples]
+    valid = sum(b.valid_samples for b in bars)
+    fillable = [(b, b.valid_samples - b.slip_unfillable_samples) for b in bars
+                if b.slip_buy_avg is not None and b.slip_sell_avg is not None]
+    fill_weight = sum(w for _, w in fillable)
+
+    def mean(attr):
+        return sum(getattr(b, attr) * b.valid_samples for b in bars) / valid if valid else None
+
+    def slip(attr):
+        return sum(getattr(b, attr) * w for b, w in fillable) / fill_weight if fill_weight else None
+
+    bid_avg, ask_avg = mean("depth_bid_avg"), mean("depth_ask_avg")
+    return {
+        "valid_samples": valid,
+        "spread": {"denominator": denominator, "avg_pct": mean("spread_avg"), "p50_pct": None, "p95_pct": None,
+                   "p99_pct": None, "max_pct": max((b.spread_max for b in bars), default=None)},
+        "depth": {
+            "bid_avg_usd": bid_avg, "ask_avg_usd": ask_avg, "total_avg_usd": None if bid_avg is None else bid_avg + ask_avg,
+            "bid_min_usd": min((b.depth_bid_min for b in bars), default=None),
+            "ask_min_usd": min((b.depth_ask_min for b in bars), default=None),
+            "incomplete_seconds": sum(b.depth_incomplete_samples for b in bars),
+        },
+        "slippage": {"buy_avg_pct": slip("slip_buy_avg"), "sell_avg_pct": slip("slip_sell_avg"),
+                     "unfillable_seconds": sum(b.slip_unfillable_samples for b in bars)},
+    }
+
+
+# One row per piece (a market's version interval, or its whole period when versions changed):
+# the spread percentiles of its valid seconds, and for a whole period the average and maximum
+# (in the latest version's denominator; exact numeric sum, so the order rows arrive in cannot
+# change the last digit).
+PERCENTILES_SQL = """
+SELECT p.idx,
+       percentile_cont(%(fractions)s::float8[]) WITHIN GROUP (ORDER BY s.spread),
+       avg(s.spread::numeric) FILTER (WHERE p.is_total)::float8,
+       max(s.spread) FILTER (WHERE p.is_total)
+FROM unnest(%(idx)s::int[], %(market)s::int[], %(lo)s::timestamptz[], %(hi)s::timestamptz[], %(use_mid)s::bool[],
+            %(is_total)s::bool[]) AS p(idx, market_id, lo, hi, use_mid, is_total)
+CROSS JOIN LATERAL (
+    SELECT CASE WHEN p.use_mid THEN spread_mid_pct ELSE spread_ask_pct END AS spread
+    FROM compliance_sample
+    -- the constant bounds prune the day partitions at plan time; the piece's use the primary key
+    WHERE market_id = p.market_id AND ts >= p.lo AND ts < p.hi AND valid AND ts >= %(start)s AND ts < %(end)s
+) s
+GROUP BY p.idx
 """
 
 
-def sample_statistics(market_id: int, lo: datetime, hi: datetime, denominator: str) -> dict:
-    sql = STATS_SQL.format(spread=SPREAD_COLUMN[denominator], pcts=", ".join(str(p) for p in PERCENTILES))
-    with connection.cursor() as cur:
-        # One worker: a parallel aggregate may sum floats in another order and change the last bits.
-        cur.execute("SET LOCAL max_parallel_workers_per_gather = 0")
-        cur.execute(sql, [market_id, lo, hi])
-        (valid, s_avg, s_pct, s_max, b_avg, a_avg, b_min, a_min, incomplete, buy, sell, unfillable) = cur.fetchone()
-    p50, p95, p99 = s_pct if s_pct else (None, None, None)
-    return {
-        "valid_samples": valid,
-        "spread": {"denominator": denominator, "avg_pct": s_avg, "p50_pct": p50, "p95_pct": p95, "p99_pct": p99, "max_pct": s_max},
-        "depth": {
-            "bid_avg_usd": b_avg, "ask_avg_usd": a_avg, "total_avg_usd": None if b_avg is None else b_avg + a_avg,
-            "bid_min_usd": b_min, "ask_min_usd": a_min, "incomplete_seconds": incomplete,
-        },
-        "slippage": {"buy_avg_pct": buy, "sell_avg_pct": sell, "unfillable_seconds": unfillable},
+def spread_percentiles(pieces: list[tuple[int, datetime, datetime, str, bool]], start: datetime, end: datetime) -> list[tuple]:
+    """For each (market_id, lo, hi, denominator, is_total): (percentiles, avg, max) of the valid seconds' spread."""
+    if not pieces:
+        return []
+    params = {
+        "fractions": list(PERCENTILES), "idx": list(range(len(pieces))), "market": [p[0] for p in pieces],
+        "lo": [p[1] for p in pieces], "hi": [p[2] for p in pieces], "use_mid": [p[3] == "mid" for p in pieces],
+        "is_total": [p[4] for p in pieces], "start": start, "end": end,
     }
+    out = [((None,) * len(PERCENTILES), None, None)] * len(pieces)
+    with transaction.atomic(), connection.cursor() as cur:
+        cur.execute(f"SET LOCAL work_mem = '{PERCENTILE_WORK_MEM}'")
+        cur.execute("SET LOCAL max_parallel_workers_per_gather = 0")
+        cur.execute(PERCENTILES_SQL, params)
+        for idx, pcts, avg, mx in cur.fetchall():
+            out[idx] = (tuple(pcts) if pcts else (None,) * len(PERCENTILES), avg, mx)
+    return out
+
+
+def _with_percentiles(stats: dict, percentiles: tuple) -> dict:
+    stats["spread"].update(zip(("p50_pct", "p95_pct", "p99_pct"), percentiles))
+    return stats
+
+
+# --- Verdicts, minute statuses, incidents ------------------------------------------------------
 
 
 def minute_status(record: evaluation.MinuteRecord, exempt: set[datetime]) -> str:
@@ -161,11 +237,15 @@ def _incidents(records: list[evaluation.MinuteRecord], exempt: set[datetime], ve
     return incidents
 
 
-def _hard_breaches(records, exempt, version_of) -> tuple[list[Incident], set[date]]:
-    """The engine's hard breaches, per UTC day as compliance.models.Violation records them."""
+def _records_by_day(records: list[evaluation.MinuteRecord]) -> dict[date, list[evaluation.MinuteRecord]]:
     by_day: dict[date, list] = {}
     for r in records:
         by_day.setdefault(r.minute.date(), []).append(r)
+    return by_day
+
+
+def _hard_breaches(by_day, exempt, version_of) -> tuple[list[Incident], set[date]]:
+    """The engine's hard breaches, per UTC day as compliance.models.Violation records them."""
     incidents, days = [], set()
     for day, day_records in sorted(by_day.items()):
         for run in evaluation.hard_breaches(day_records, exempt):
@@ -176,51 +256,157 @@ def _hard_breaches(records, exempt, version_of) -> tuple[list[Incident], set[dat
     return incidents, days
 
 
-def escalation(market: Market, end: datetime, breach_days: set[date]) -> dict:
+def escalation(on: date, stored_days: set[date], breach_days: set[date]) -> dict:
     """Ladder position on the period's last day: stored violation days plus this period's breach days."""
-    on = (end - timedelta(microseconds=1)).date()
-    stored = set(
-        Violation.objects.filter(market=market, day__gt=on - timedelta(days=evaluation.ESCALATION_WINDOW_DAYS), day__lte=on)
-        .values_list("day", flat=True)
-    )
-    level, count = evaluation.escalation_level(stored | breach_days, on)
+    window_start = on - timedelta(days=evaluation.ESCALATION_WINDOW_DAYS)
+    days = {d for d in stored_days | breach_days if window_start < d <= on}
+    level, count = evaluation.escalation_level(days, on)
     return {"on": on.isoformat(), "level": level or "none", "violation_days_90d": count,
-            "violation_days": sorted(d.isoformat() for d in stored | breach_days if on - timedelta(days=evaluation.ESCALATION_WINDOW_DAYS) < d <= on)}
+            "violation_days": sorted(d.isoformat() for d in days)}
+
+
+# --- Liquidity score: the engine's stored closed-day scores when current -----------------------
+
+
+def _whole_days(start: datetime, end: datetime) -> list[date]:
+    first = start.date() if start == judging.day_bounds(start.date())[0] else start.date() + timedelta(days=1)
+    days = []
+    while judging.day_bounds(first)[1] <= end:
+        days.append(first)
+        first += timedelta(days=1)
+    return days
+
+
+def _score_doc(score, components) -> dict:
+    return {"score": score, "components": {c.name: {"value": c.value, "kpi": c.kpi, "ratio": c.ratio, "points": c.points}
+                                           for c in components}}
+
+
+def current_closed_day_scores(market_ids: list[int], days: list[date]) -> dict[tuple[int, date], LiquidityScore]:
+    """The engine's stored closed-day scores that are still current: computed after the day
+    closed, after every bar that judging the day reads was rolled up (the 24 h of volatility
+    history before it and the recovery look-ahead after it included), and after the market's
+    last obligation change and excused-outage change."""
+    if not days:
+        return {}
+    scores = LiquidityScore.objects.filter(
+        market_id__in=market_ids, window=ScoreWindow.CLOSED_DAY, window_end__in=[judging.day_bounds(d)[1] for d in days]
+    )
+    scores = {(s.market_id, s.window_start.date()): s for s in scores}
+    if not scores:
+        return {}
+    first, last = judging.day_bounds(days[0])[0], judging.day_bounds(days[-1])[1]
+    rolled = selectors.bars_rolled_at_by_day(market_ids=market_ids, start=first - judging.DAY, end=last + judging.DAY)
+    obligation_changed = dict(
+        ObligationVersion.objects.filter(market_id__in=market_ids).values_list("market_id").annotate(Max("created_at"))
+    )
+    outage_changed = dict(
+        ExcusedOutage.objects.filter(market_id__in=market_ids).values_list("market_id")
+        .annotate(Max(Greatest("created_at", "revoked_at")))
+    )
+    current = {}
+    for (market_id, day), score in scores.items():
+        inputs = [rolled.get((market_id, day + timedelta(days=k))) for k in (-1, 0, 1)]
+        inputs += [obligation_changed.get(market_id), outage_changed.get(market_id), judging.day_bounds(day)[1]]
+        if all(t is None or score.computed_at >= t for t in inputs):
+            current[(market_id, day)] = score
+    return current
+
+
+def liquidity_scores(market_id: int, by_day, exempt, stored: dict) -> list[dict]:
+    """Each whole UTC day's score: the engine's stored one when current, else scored from the
+    report's judged minutes (evaluation.score_minutes, the formula the engine stores)."""
+    out = []
+    for day, day_records in sorted(by_day.items()):
+        score = stored.get((market_id, day))
+        if score is not None:
+            out.append({"day": day.isoformat(), "source": "stored", "score": score.score,
+                        "obligation_version_id": score.obligation_version_id, "components": score.components})
+        elif len(day_records) == 1440:
+            out.append({"day": day.isoformat(), "source": "computed", **_score_doc(*evaluation.score_minutes(day_records, exempt)),
+                        "obligation_version_id": day_records[-1].terms.version_id})
+    return out
+
+
+# --- Order behaviour: the worst 10-minute cycle, beside the exchange's report ------------------
 
 
 def _millis(t: datetime | None) -> int | None:
     return None if t is None else int(t.timestamp() * 1000)
 
 
-def own_orders(market: Market, start: datetime, end: datetime) -> list[behaviour.OrderRecord]:
-    rows = OwnOrder.objects.filter(market=market, placed_at__gte=start, placed_at__lt=end).order_by("placed_at", "order_id")
-    return [
-        behaviour.OrderRecord(order_id=o.order_id, side=o.side, order_type=o.order_type, time_in_force=o.time_in_force,
-                              price=o.price, orig_qty=o.orig_qty, executed_qty=o.executed_qty, status=o.status,
-                              placed_ms=_millis(o.placed_at), closed_ms=_millis(o.closed_at), cum_quote_qty=o.cum_quote_qty)
-        for o in rows
-    ]
+def _from_millis(ms: int | None) -> datetime | None:
+    return None if ms is None else datetime.fromtimestamp(ms / 1000, tz=timezone.utc)
 
 
-def own_fills(market: Market, start: datetime, end: datetime) -> list[behaviour.FillRecord]:
-    rows = OwnFill.objects.filter(market=market, traded_at__gte=start, traded_at__lt=end).order_by("traded_at", "trade_id")
-    return [
-        behaviour.FillRecord(trade_id=f.trade_id, order_id=f.order_id, side=f.side, price=f.price, qty=f.qty, quote_qty=f.quote_qty,
-                             commission=f.commission, commission_asset=f.commission_asset, is_maker=f.is_maker,
-                             traded_ms=_millis(f.traded_at))
-        for f in rows
-    ]
+def _order_record(o: OwnOrder) -> behaviour.OrderRecord:
+    return behaviour.OrderRecord(order_id=o.order_id, side=o.side, order_type=o.order_type, time_in_force=o.time_in_force,
+                                 price=o.price, orig_qty=o.orig_qty, executed_qty=o.executed_qty, status=o.status,
+                                 placed_ms=_millis(o.placed_at), closed_ms=_millis(o.closed_at), cum_quote_qty=o.cum_quote_qty)
 
 
-def local_behaviour(orders: list, fills: list, dust_notional_usd) -> dict:
+def _fill_record(f: OwnFill) -> behaviour.FillRecord:
+    return behaviour.FillRecord(trade_id=f.trade_id, order_id=f.order_id, side=f.side, price=f.price, qty=f.qty,
+                                quote_qty=f.quote_qty, commission=f.commission, commission_asset=f.commission_asset,
+                                is_maker=f.is_maker, traded_ms=_millis(f.traded_at))
+
+
+def worst_cycles(orders: list[behaviour.OrderRecord], start_ms: int, end_ms: int, *, dust_notional_usd, quote_usd: Decimal,
+                 reported_triggers: dict, warning_fraction, max_cancel_ratio_pct: float, early_warning_fraction: float) -> dict:
+    """Each quantitative-rule indicator in its worst 10-minute cycle of the period, and the
+    cancel ratio likewise. A cycle is the orders placed in (end − 10 min, end] (behaviour.
+    quantitative_indicators, as the live selector judges it), for every minute end in
+    (start, end] with an order in it. The worst cycle is the highest value among cycles that
+    reach the recording threshold; when none does, the highest of all, marked not judged."""
+    placed = sorted((o for o in orders if o.was_placed), key=lambda o: o.placed_ms)
+    times = [o.placed_ms for o in placed]
+    cycle = behaviour.QUANT_CYCLE_MS
+    ends = sorted({
+        e for t in times for e in range(-(-t // behaviour.MINUTE_MS) * behaviour.MINUTE_MS, t + cycle, behaviour.MINUTE_MS)
+        if start_ms < e <= end_ms
+    })
+    worst: dict[str, tuple] = {}  # name → (judged, value, orders, end)
+    for e in ends:
+        window = placed[bisect_right(times, e - cycle): bisect_right(times, e)]
+        values = behaviour.quantitative_indicators(window, e, dust_notional_usd=dust_notional_usd, quote_usd=quote_usd)
+        candidates = [(str(v.indicator), v.value, v.orders, behaviour.FUTURES_THRESHOLDS_2020[v.indicator].min_orders)
+                      for v in values.values()]
+        candidates.append(("cancel_ratio_pct", behaviour.cancel_ratio_pct(window), len(window), 0))
+        for name, value, count, min_orders in candidates:
+            if value is None:
+                continue
+            key = (count >= min_orders, value)
+            if name not in worst or key > worst[name][:2]:
+                worst[name] = (*key, count, e)
+    out = {}
+    for indicator in behaviour.Indicator:
+        name = str(indicator)
+        trigger = behaviour.trigger_for(indicator, reported_triggers)
+        min_orders = behaviour.FUTURES_THRESHOLDS_2020[indicator].min_orders
+        judged, value, count, e = worst.get(name, (False, None, 0, None))
+        out[name] = {
+            "value": value, "orders": count, "cycle_end": _from_millis(e), "trigger_value": trigger, "min_orders": min_orders,
+            "status": str(behaviour.judge_indicator(value, trigger_value=trigger, warning_fraction=warning_fraction,
+                                                    orders=count, min_orders=min_orders)),
+        }
+    judged, value, count, e = worst.get("cancel_ratio_pct", (False, None, 0, None))
+    out["cancel_ratio_pct"] = {
+        "value": value, "orders": count, "cycle_end": _from_millis(e), "limit": max_cancel_ratio_pct,
+        "status": str(evaluation.upper_limit_status(value, max_cancel_ratio_pct, early_warning_fraction)),
+    }
+    return out
+
+
+def local_behaviour(orders: list, fills: list, dust_notional_usd, quote_usd: Decimal | None) -> dict:
     """The desk's own order behaviour over the whole period (compliance.behaviour formulas)."""
-    indicators = {}
     placed = [o for o in orders if o.was_placed]
-    for value in (behaviour.unfilled_ratio(placed), behaviour.ioc_fok_expiration_ratio(placed),
-                  behaviour.quick_cancel_ratio(placed, behaviour.Indicator.ICR),
-                  behaviour.quick_cancel_ratio(placed, behaviour.Indicator.GCR),
-                  behaviour.dust_ratio(placed, dust_notional_usd)):
-        indicators[str(value.indicator)] = {"value": value.value, "orders": value.orders}
+    indicators = {}
+    if quote_usd is not None:
+        for value in (behaviour.unfilled_ratio(placed), behaviour.ioc_fok_expiration_ratio(placed),
+                      behaviour.quick_cancel_ratio(placed, behaviour.Indicator.ICR),
+                      behaviour.quick_cancel_ratio(placed, behaviour.Indicator.GCR),
+                      behaviour.dust_ratio(placed, dust_notional_usd, quote_usd)):
+            indicators[str(value.indicator)] = {"value": value.value, "orders": value.orders}
     survival = behaviour.distribution(behaviour.survival_times_ms(orders))
     maker_taker = behaviour.maker_taker_pct(fills)
     return {
@@ -235,30 +421,22 @@ def local_behaviour(orders: list, fills: list, dust_notional_usd) -> dict:
     }
 
 
-def fee_summary(fills: list) -> dict:
-    """Fees and rebates of the period's fills (compliance.fees); commission in a non-stable asset
-    without a USD rate is reported as such rather than guessed."""
-    if not fills:
-        return {}
-    try:
-        summary = fees.fees_and_rebates(fills)
-    except ValueError as exc:
-        return {"unavailable": str(exc)}
-    return {"maker_volume_usd": summary.maker_volume_usd, "taker_volume_usd": summary.taker_volume_usd,
-            "fees_paid_usd": summary.fees_paid_usd, "rebates_earned_usd": summary.rebates_earned_usd,
-            "net_fee_usd": summary.net_fee_usd}
-
-
-def exchange_behaviour(market: Market, start: datetime, end: datetime) -> dict:
-    """What the exchange reported (apiTradingStatus polls) in the period, and its locks."""
-    rows = list(ExchangeIndicator.objects.filter(market=market, observed_at__gte=start, observed_at__lt=end)
-                .order_by("observed_at", "indicator", "id"))
+def exchange_behaviour(rows: list[ExchangeIndicator]) -> dict:
+    """What the exchange reported (apiTradingStatus polls) in the period: per indicator its
+    latest and its highest value, and every lock."""
     latest = {r.indicator: r for r in rows}
+    highest: dict[str, ExchangeIndicator] = {}
+    for r in rows:
+        if r.value is not None and (r.indicator not in highest or r.value > highest[r.indicator].value):
+            highest[r.indicator] = r
     return {
         "exchange_polls": len(rows),
         "exchange_reported": [
-            {"indicator": r.indicator, "value": r.value, "trigger_value": r.trigger_value, "is_locked": r.is_locked,
-             "observed_at": r.observed_at} for _, r in sorted(latest.items())
+            {"indicator": name, "value": r.value, "trigger_value": r.trigger_value, "is_locked": r.is_locked,
+             "observed_at": r.observed_at,
+             "highest_value": highest[name].value if name in highest else None,
+             "highest_observed_at": highest[name].observed_at if name in highest else None}
+            for name, r in sorted(latest.items())
         ],
         "locks": [
             {"indicator": r.indicator, "observed_at": r.observed_at, "planned_recover_time": r.planned_recover_time,
@@ -267,37 +445,173 @@ def exchange_behaviour(market: Market, start: datetime, end: datetime) -> dict:
     }
 
 
-def gather(market: Market, start: datetime, end: datetime, *, now: datetime) -> MarketEvidence:
-    """The market's evidence for [start, end). `now` bounds what the engine may judge (the
+# --- Fees: the period's fees and rebates, the VIP tier, ladder vs MM program -------------------
+
+
+def venue_volumes_30d(venue_ids: list[int], end: datetime) -> dict[int, dict]:
+    """The desk's USD volume on each venue over the 30 days before `end` (fills in stablecoin-quoted
+    markets; fills in other quotes are counted apart, not guessed into USD)."""
+    rows = (OwnFill.objects.filter(market__venue_id__in=venue_ids, traded_at__gte=end - VIP_VOLUME_WINDOW, traded_at__lt=end)
+            .values_list("market__venue_id", "market__quote_conversion", "is_maker")
+            .annotate(Sum("quote_qty"), Count("id")))
+    out = {v: {"maker_usd": Decimal(0), "taker_usd": Decimal(0), "fills_not_in_usd": 0} for v in venue_ids}
+    for venue_id, conversion, is_maker, volume, count in rows:
+        if conversion != QuoteConversion.STABLE:
+            out[venue_id]["fills_not_in_usd"] += count
+        else:
+            out[venue_id]["maker_usd" if is_maker else "taker_usd"] += volume
+    return out
+
+
+def fee_summary(fills: list, quote_usd: Decimal | None, exchange: str, volume_30d: dict) -> dict:
+    """Fees and rebates of the period's fills (compliance.fees); the VIP tier the venue's
+    30-day volume reaches on the exchange's ladder, and that tier's maker fee on the same flow
+    against the MM program's rate. A commission in a non-stable asset without a USD rate is
+    reported as such rather than guessed."""
+    out: dict = {}
+    if fills:
+        try:
+            if quote_usd is None:
+                raise ValueError("The quote has no USD rate in this period (its conversion market has no valid minute).")
+            summary = fees.fees_and_rebates(fills, quote_usd=quote_usd)
+            out["period"] = {"maker_volume_usd": summary.maker_volume_usd, "taker_volume_usd": summary.taker_volume_usd,
+                             "fees_paid_usd": summary.fees_paid_usd, "rebates_earned_usd": summary.rebates_earned_usd,
+                             "net_fee_usd": summary.net_fee_usd}
+        except ValueError as exc:
+            out["period"] = {"unavailable": str(exc)}
+    volume = volume_30d["maker_usd"] + volume_30d["taker_usd"]
+    if exchange not in FEE_LADDERS:
+        out["vip"] = {"unavailable": f"No fee ladder on record for {exchange} (compliance/fees.py)."}
+        return out
+    ladder_name, ladder = FEE_LADDERS[exchange]
+    tier = fees.vip_tier(volume, ladder)
+    above = [t for t in ladder if t.min_volume_30d_usd > tier.min_volume_30d_usd]
+    following = min(above, key=lambda t: t.min_volume_30d_usd) if above else None
+    out["vip"] = {
+        "ladder": ladder_name, "volume_30d_usd": volume, "maker_volume_30d_usd": volume_30d["maker_usd"],
+        "fills_not_in_usd": volume_30d["fills_not_in_usd"], "tier": tier.name, "maker_rate_pct": tier.maker_rate_pct,
+        "taker_rate_pct": tier.taker_rate_pct, "next_tier": following and following.name,
+        "volume_to_next_tier_usd": following and following.min_volume_30d_usd - volume,
+    }
+    if volume > 0:
+        comparison = fees.ladder_vs_program(volume, volume_30d["maker_usd"] / volume * 100, tier.maker_rate_pct,
+                                            PROGRAM_MAKER_RATE_PCT)
+        out["ladder_vs_program"] = {
+            "monthly_volume_usd": volume, "maker_volume_usd": comparison.maker_volume_usd,
+            "ladder_maker_rate_pct": tier.maker_rate_pct, "program_maker_rate_pct": PROGRAM_MAKER_RATE_PCT,
+            "ladder_maker_fee_usd": comparison.ladder_maker_fee_usd, "program_maker_fee_usd": comparison.program_maker_fee_usd,
+            "swing_usd": comparison.swing_usd,
+        }
+    return out
+
+
+# --- One market, and every market of a report ---------------------------------------------------
+
+
+def _grouped(rows, key) -> dict[int, list]:
+    out = defaultdict(list)
+    for row in rows:
+        out[key(row)].append(row)
+    return out
+
+
+def gather_all(markets: list[Market], start: datetime, end: datetime, *, now: datetime,
+               progress: Progress = lambda i, n, market: None) -> list[MarketEvidence]:
+    """The markets' evidence for [start, end). `now` bounds what the engine may judge (the
     exemption's recovery window may reach past the period's end)."""
-    periods = obligation_periods(market_id=market.id, start=start, end=end)
-    span = judging.judge_span(market=market, start=start, end=end, now=now)
+    ids = [m.id for m in markets]
+    periods_of = selectors.obligation_periods_of_markets(market_ids=ids, start=start, end=end)
+    spans = {}
+    for i, market in enumerate(markets):
+        progress(i, len(markets), market)
+        spans[market.id] = judging.judge_span(market=market, start=start, end=end, now=now)
+
+    # Spread percentiles: every market's versions (and whole period, where versions changed) in one query.
+    pieces, piece_of = [], {}
+    for market_id in ids:
+        periods = periods_of[market_id]
+        for lo, hi, version in periods:
+            piece_of[(market_id, version.id)] = len(pieces)
+            pieces.append((market_id, ceil_minute(lo), ceil_minute(hi), version.spread_denominator, False))
+        if len(periods) > 1:
+            piece_of[(market_id, None)] = len(pieces)
+            pieces.append((market_id, ceil_minute(periods[0][0]), ceil_minute(periods[-1][1]),
+                           periods[-1][2].spread_denominator, True))
+    percentiles = spread_percentiles(pieces, start, end)
+
+    on = (end - timedelta(microseconds=1)).date()
+    stored_violations = _grouped(
+        Violation.objects.filter(market_id__in=ids, day__gt=on - timedelta(days=evaluation.ESCALATION_WINDOW_DAYS), day__lte=on)
+        .order_by().values_list("market_id", "day").distinct(), key=lambda r: r[0])
+    stored_scores = current_closed_day_scores(ids, _whole_days(start, end))
+    cycle = timedelta(milliseconds=behaviour.QUANT_CYCLE_MS)
+    orders = _grouped(OwnOrder.objects.filter(market_id__in=ids, placed_at__gt=start - cycle, placed_at__lt=end)
+                      .order_by("market_id", "placed_at", "order_id"), key=lambda o: o.market_id)
+    fills = _grouped(OwnFill.objects.filter(market_id__in=ids, traded_at__gte=start, traded_at__lt=end)
+                     .order_by("market_id", "traded_at", "trade_id"), key=lambda f: f.market_id)
+    reported = _grouped(ExchangeIndicator.objects.filter(market_id__in=ids, observed_at__gte=start, observed_at__lt=end)
+                        .order_by("market_id", "observed_at", "indicator", "id"), key=lambda r: r.market_id)
+    volumes = venue_volumes_30d(sorted({m.venue_id for m in markets}), end)
+
+    gathered = []
+    for market in markets:
+        periods, span = periods_of[market.id], spans[market.id]
+        gathered.append(_market_evidence(
+            market, start, end, periods, span, percentiles, piece_of,
+            stored_days={d for _, d in stored_violations.get(market.id, [])}, stored_scores=stored_scores,
+            orders=orders.get(market.id, []), fills=fills.get(market.id, []), reported=reported.get(market.id, []),
+            volume_30d=volumes[market.venue_id],
+        ))
+    return gathered
+
+
+def _market_evidence(market, start, end, periods, span, percentiles, piece_of, *, stored_days, stored_scores, orders, fills,
+                     reported, volume_30d) -> MarketEvidence:
     records, exempt = span.records, span.exempt
     version_of = {v.id: v.version for _, _, v in periods}
-    terms_of = {v.id: evaluation.Terms.from_terms(v.terms(), version_id=v.id) for _, _, v in periods}
-
+    by_version = _grouped(records, key=lambda r: r.terms.version_id)
     results = []
     for lo, hi, version in periods:
-        own = [r for r in records if lo <= r.minute < hi]
+        own = by_version.get(version.id, [])
         verdict = evaluation.period_verdict(own, exempt, minutes_total=len(own))
-        stats = sample_statistics(market.id, lo, hi, version.spread_denominator)
+        pcts, _, _ = percentiles[piece_of[(market.id, version.id)]]
+        stats = _with_percentiles(bar_statistics([r.bar for r in own if r.bar is not None], version.spread_denominator), pcts)
         results.append({"obligation_version": version.version, "obligation_version_id": version.id, "from": lo, "to": hi,
-                         **_verdict_block(verdict, stats)})
-    total = _total(market, start, end, records, exempt, periods, results)
+                        **_verdict_block(verdict, stats)})
+    total = _total(market, start, end, records, exempt, periods, results, percentiles, piece_of)
 
-    bars = selectors.minute_bars(market_id=market.id, start=start, end=end)
     by_minute = {r.minute: r for r in records}
+    ungoverned = {}
+    if len(by_minute) < int((end - start) / evaluation.MINUTE):
+        ungoverned = selectors.minute_bars(market_id=market.id, start=start, end=end)
     minute_bars = []
     minute = start
     while minute < end:
         r = by_minute.get(minute)
-        status = "no_obligation" if r is None else minute_status(r, exempt)
-        version = None if r is None else version_of[r.terms.version_id]
-        minute_bars.append(_minute_bar(minute, bars.get(minute), version, status))
+        if r is None:
+            minute_bars.append(_minute_bar(minute, ungoverned.get(minute), None, "no_obligation"))
+        else:
+            minute_bars.append(_minute_bar(minute, r.bar, version_of[r.terms.version_id], minute_status(r, exempt)))
         minute += evaluation.MINUTE
 
-    breaches, breach_days = _hard_breaches(records, exempt, version_of)
-    orders, fills = own_orders(market, start, end), own_fills(market, start, end)
+    by_day = _records_by_day(records)
+    breaches, breach_days = _hard_breaches(by_day, exempt, version_of)
+    order_records = [_order_record(o) for o in orders]
+    in_period = [o for o in order_records if o.placed_ms >= _millis(start)]
+    fill_records = [_fill_record(f) for f in fills]
+    quote_usd = selectors.quote_usd_over(market=market, start=start, end=end)
+    last = periods[-1][2] if periods else None
+    dust = last.dust_notional_usd if last else behaviour.DUST_NOTIONAL_USD
+    exchange = exchange_behaviour(reported)
+    behaviour_block = {"local": local_behaviour(in_period, fill_records, dust, quote_usd), **exchange}
+    if last is not None and quote_usd is not None:
+        behaviour_block["worst_cycle"] = worst_cycles(
+            order_records, _millis(start), _millis(end), dust_notional_usd=dust, quote_usd=quote_usd,
+            reported_triggers={r["indicator"]: r["trigger_value"] for r in exchange["exchange_reported"]
+                               if r["trigger_value"] is not None},
+            warning_fraction=last.indicator_warning_fraction, max_cancel_ratio_pct=float(last.max_cancel_ratio_pct),
+            early_warning_fraction=float(last.early_warning_fraction),
+        )
     return MarketEvidence(
         market=market_identity(market),
         obligations=obligation_entries(periods),
@@ -307,40 +621,32 @@ def gather(market: Market, start: datetime, end: datetime, *, now: datetime) -> 
         incidents=_incidents(records, exempt, version_of) + breaches,
         exemption_episodes=[{"started": e.started, "subsided": e.subsided, "recovered": e.recovered, "status": e.status,
                              "exempt_minutes": len(e.exempt_minutes)} for e in span.episodes],
-        liquidity_scores=liquidity_scores(market, start, end, now=now) if periods else [],
-        behaviour={"local": local_behaviour(orders, fills, periods[-1][2].dust_notional_usd if periods else behaviour.DUST_NOTIONAL_USD),
-                   **exchange_behaviour(market, start, end)},
-        fees=fee_summary(fills),
-        escalation=escalation(market, end, breach_days),
+        liquidity_scores=liquidity_scores(market.id, by_day, exempt, stored_scores),
+        liquidity_score=_score_doc(*evaluation.score_minutes(records, exempt)) if records else None,
+        behaviour=behaviour_block,
+        fees=fee_summary(fill_records, quote_usd, market.venue.exchange, volume_30d),
+        escalation=escalation((end - timedelta(microseconds=1)).date(), stored_days, breach_days),
     )
 
 
-def liquidity_scores(market: Market, start: datetime, end: datetime, *, now: datetime) -> list[dict]:
-    """The engine's closed-day liquidity score of each whole UTC day in the period (computed and
-    stored by compliance.judging.score_closed_day, which is idempotent)."""
-    scores = []
-    day = start.date() if start == datetime.combine(start.date(), datetime.min.time(), tzinfo=start.tzinfo) else start.date() + timedelta(days=1)
-    while judging.day_bounds(day)[1] <= end:
-        score = judging.score_closed_day(market=market, day=day, now=now)
-        if score is not None:
-            scores.append({"day": day.isoformat(), "score": score.score, "obligation_version_id": score.obligation_version_id,
-                           "components": score.components})
-        day += timedelta(days=1)
-    return scores
-
-
-def _total(market, start, end, records, exempt, periods, results) -> dict:
+def _total(market, start, end, records, exempt, periods, results, percentiles, piece_of) -> dict:
     """The whole period, each minute judged by its own version."""
     if not periods:
         return {"minutes": int((end - start).total_seconds() // 60), "passed": None, "uptime_raw_pct": None,
                 "uptime_adjusted_pct": None, "uptime_required_pct": None, "unknown_minutes": None, "no_obligation_minutes":
                 int((end - start).total_seconds() // 60)}
     verdict = evaluation.period_verdict(records, exempt, minutes_total=len(records))
-    if len(periods) == 1 and (periods[0][0], periods[0][1]) == (start, end):
-        # One version over the whole period: its statistics are the period's (no second scan of the samples).
+    if len(periods) == 1:
+        # One version over the period: its statistics are the period's.
         stats = {k: results[0][k] for k in ("valid_samples", "spread", "depth", "slippage")}
     else:
-        stats = sample_statistics(market.id, start, end, periods[-1][2].spread_denominator)
+        denominator = periods[-1][2].spread_denominator
+        stats = bar_statistics([r.bar for r in records if r.bar is not None], denominator)
+        pcts, avg, mx = percentiles[piece_of[(market.id, None)]]
+        _with_percentiles(stats, pcts)
+        if any(v.spread_denominator != denominator for _, _, v in periods):
+            # The bars hold each version's own denominator: the period's spread is taken from the samples.
+            stats["spread"].update(avg_pct=avg, max_pct=mx)
     total = _verdict_block(verdict, stats)
     # Spread statistics use the latest version's denominator; a period spanning versions passes
     # only if each version's own minutes pass its own clause.

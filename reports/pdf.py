@@ -56,6 +56,11 @@ def fmt(value, unit: str = "", digits: int = 4) -> str:
     return str(value)
 
 
+def usd(value) -> str:
+    """Money to the cent, sign first: fees of a small flow are cents, not dollars."""
+    return "—" if value is None else f"{'−' if value < 0 else ''}${abs(value):,.2f}"
+
+
 def verdict(passed) -> str:
     return {True: "PASS", False: "FAIL", None: "not enforced"}[passed]
 
@@ -177,20 +182,27 @@ def _results(market: dict) -> list:
     return [Paragraph("Results", H3), _table(rows, widths=[first] + [other] * len(columns), font=7)]
 
 
+SCORE_COMPONENTS = ("spread", "depth", "uptime", "slippage")
+
+
+def _score_cells(score: dict) -> list[str]:
+    cells = []
+    for name in SCORE_COMPONENTS:
+        c = score["components"].get(name) or {}
+        cells.append(f"{fmt(c.get('value'))} / {fmt(c.get('kpi'))} → {fmt(c.get('points'))}")
+    return cells
+
+
 def _scores(market: dict) -> list:
-    scores = market["liquidity_scores"]
-    story = [Paragraph("Liquidity score (0–1000, per closed UTC day)", H3)]
-    if not scores:
-        return story + [Paragraph("No whole UTC day with an obligation in this period.", SMALL)]
-    names = [c for c in ("spread", "depth", "uptime", "slippage")]
-    rows = [["Day", "Score", *[f"{n} (value / KPI → points)" for n in names]]]
-    for s in scores[:62]:
-        cells = []
-        for n in names:
-            c = s["components"].get(n) or {}
-            cells.append(f"{fmt(c.get('value'))} / {fmt(c.get('kpi'))} → {fmt(c.get('points'))}")
-        rows.append([s["day"], fmt(s["score"]), *cells])
-    return story + [_table(rows, font=7)]
+    story = [Paragraph("Liquidity score (0–1000)", H3)]
+    period = market["liquidity_score"]
+    if period is None:
+        return story + [Paragraph("No minute with an obligation in this period: no score.", SMALL)]
+    rows = [["", "Score", *[f"{n} (value / KPI → points)" for n in SCORE_COMPONENTS]],
+            ["Whole period", fmt(period["score"]), *_score_cells(period)]]
+    for s in market["liquidity_scores"][:62]:
+        rows.append([f"{s['day']} ({s['source']})", fmt(s["score"]), *_score_cells(s)])
+    return story + [_table(rows, widths=[30 * mm, 14 * mm] + [(WIDTH - 44 * mm) / 4] * 4, font=7)]
 
 
 def _incidents(market: dict) -> list:
@@ -231,25 +243,63 @@ def _behaviour(block: dict) -> list:
     local = block["local"]
     story = [Paragraph("Order behaviour", H3)]
     survival = local["survival_ms"] or {}
-    rows = [["Desk's own orders (local)", "Value"],
+    over_period = ", ".join(f"{name} {fmt(v['value'], '', 4)} ({fmt(v['orders'])})"
+                            for name, v in sorted(local["indicators_over_period"].items()))
+    rows = [["Desk's own orders over the period", "Value"],
             ["Orders placed / fills", f"{fmt(local['orders_placed'])} / {fmt(local['fills'])}"],
             ["Cancel ratio", fmt(local["cancel_ratio_pct"], "%", 3)],
             ["Maker ratio / taker proportion", f"{fmt(local['maker_ratio_pct'], '%', 2)} / {fmt(local['taker_proportion_pct'], '%', 2)}"],
-            ["Order survival median / p90", f"{fmt(survival.get('median'), 'ms', 0)} / {fmt(survival.get('p90'), 'ms', 0)}"]]
-    for name, value in sorted(local["indicators_over_period"].items()):
-        rows.append([f"{name} over the period", f"{fmt(value['value'], '', 4)} ({fmt(value['orders'])} orders)"])
+            ["Order survival median / p90", f"{fmt(survival.get('median'), 'ms', 0)} / {fmt(survival.get('p90'), 'ms', 0)}"],
+            ["Indicators over the whole period (orders)", Paragraph(over_period or "—", SMALL)]]
     story.append(_table(rows, widths=[70 * mm, WIDTH - 70 * mm], font=7))
     story.append(Spacer(1, 2 * mm))
-    exchange = [["Exchange-reported (apiTradingStatus)", "Value", "Trigger", "Locked", "Observed (UTC)"]]
-    for r in block["exchange_reported"]:
-        exchange.append([r["indicator"], fmt(r["value"]), fmt(r["trigger_value"]), fmt(r["is_locked"]), r["observed_at"]])
-    if len(exchange) == 1:
-        exchange.append([f"no poll in this period ({block['exchange_polls']} polls)", "—", "—", "—", "—"])
-    story.append(_table(exchange, font=7))
+    reported = {r["indicator"]: r for r in block["exchange_reported"]}
+    worst = block.get("worst_cycle") or {}
+    table = [["Indicator", "Worst 10-min cycle (local)", "Orders", "Cycle end (UTC)", "Trigger", "Status",
+              "Exchange highest", "Exchange latest", "Locked"]]
+    for name in sorted(set(worst) | set(reported)):
+        w, r = worst.get(name) or {}, reported.get(name) or {}
+        limit = w.get("trigger_value", w.get("limit"))
+        table.append([name, fmt(w.get("value"), "", 4), fmt(w.get("orders")), w.get("cycle_end") or "—", fmt(limit),
+                      w.get("status", "—"), fmt(r.get("highest_value"), "", 4), fmt(r.get("value"), "", 4),
+                      fmt(r.get("is_locked")) if r else "—"])
+    if len(table) == 1:
+        table.append(["—", "no order and no exchange poll in this period", "", "", "", "", "", "", ""])
+    story.append(_table(table, widths=[20 * mm, 27 * mm, 14 * mm, 30 * mm, 14 * mm, 18 * mm, 20 * mm, 20 * mm,
+                                       WIDTH - 163 * mm], font=6.5))
     locks = [f"{lock['indicator']} locked at {lock['observed_at']}, recovery planned {lock['planned_recover_time'] or '—'}"
              for lock in block["locks"]]
-    story.append(Paragraph("Locks: " + ("; ".join(locks) if locks else "none in this period."), SMALL))
+    story.append(Paragraph(f"Exchange polls in the period: {block['exchange_polls']}. Locks: "
+                           + ("; ".join(locks) if locks else "none in this period."), SMALL))
     return story
+
+
+def _fees(block: dict) -> list:
+    story = [Paragraph("Fees and rebates", H3)]
+    period, vip, versus = block.get("period"), block.get("vip") or {}, block.get("ladder_vs_program")
+    rows = [["Item", "Value"]]
+    if period is None:
+        rows.append(["This period", "no fill"])
+    elif "unavailable" in period:
+        rows.append(["This period", Paragraph(period["unavailable"], SMALL)])
+    else:
+        rows += [["Maker / taker volume", f"{usd(period['maker_volume_usd'])} / {usd(period['taker_volume_usd'])}"],
+                 ["Fees paid / rebates earned", f"{usd(period['fees_paid_usd'])} / {usd(period['rebates_earned_usd'])}"],
+                 ["Net fee (negative: paid to make)", usd(period["net_fee_usd"])]]
+    if "unavailable" in vip:
+        rows.append(["VIP tier", Paragraph(vip["unavailable"], SMALL)])
+    elif vip:
+        rows += [["VIP tier on the 30-day volume", f"{vip['tier']} ({vip['ladder']}): maker {fmt(vip['maker_rate_pct'], '%')}, "
+                                                   f"taker {fmt(vip['taker_rate_pct'], '%')}"],
+                 ["30-day volume on the venue (maker)", f"{usd(vip['volume_30d_usd'])} ({usd(vip['maker_volume_30d_usd'])})"
+                                                         + (f"; {vip['fills_not_in_usd']} fills in non-USD quotes not counted" if vip["fills_not_in_usd"] else "")],
+                 ["Next tier", "—" if vip["next_tier"] is None else f"{vip['next_tier']}, {usd(vip['volume_to_next_tier_usd'])} more"]]
+    if versus:
+        rows += [["Ladder vs MM program (maker side, 30-day flow)",
+                  f"ladder {fmt(versus['ladder_maker_rate_pct'], '%')} → {usd(versus['ladder_maker_fee_usd'])}; "
+                  f"program {fmt(versus['program_maker_rate_pct'], '%')} → {usd(versus['program_maker_fee_usd'])}; "
+                  f"swing {usd(versus['swing_usd'])}"]]
+    return story + [_table(rows, widths=[60 * mm, WIDTH - 60 * mm], font=7)]
 
 
 def _market_section(market: dict, evidence: MarketEvidence, period_start, period_end) -> list:
@@ -268,7 +318,7 @@ def _market_section(market: dict, evidence: MarketEvidence, period_start, period
     story.append(KeepTogether([Paragraph("Depth within the band", H3), charts.depth_chart(evidence.bars, evidence.obligations, period_start, period_end, WIDTH)]))
     story += _incidents(market)
     story += _behaviour(market["behaviour"])
-    story += _key_values("Fees and rebates", market["fees"])
+    story += _fees(market["fees"])
     story += _key_values("Escalation ladder (rolling 90 days)", market["escalation"])
     story.append(PageBreak())
     return story

@@ -47,10 +47,11 @@ def produce(*, scope: dict, period: Period, markets, generated_at: datetime, pro
     # dirty-minute queue), so the verdicts read bars that match the stored samples.
     progress(3, "rolling up new samples")
     rollups.roll_up_pending()
-    gathered = []
-    for i, market in enumerate(markets):
-        progress(5 + 70 * i // len(markets), f"gathering {market.venue.name} {market.symbol} ({i + 1}/{len(markets)})")
-        gathered.append(evidence.gather(market, period.start, period.end, now=generated_at))
+    gathered = evidence.gather_all(
+        markets, period.start, period.end, now=generated_at,
+        progress=lambda i, n, market: progress(5 + 70 * i // n, f"judging {market.venue.name} {market.symbol} ({i + 1}/{n})"),
+    )
+    progress(75, "statistics, scores, behaviour and fees")
     period_doc = {"kind": period.kind, "label": period.label, "start": builders.iso(period.start),
                   "end": builders.iso(period.end), "minutes": period.minutes}
     document = builders.build_document(scope=scope, period=period_doc, methodology=builders.methodology(gathered), evidence=gathered)
