@@ -298,11 +298,11 @@ def current_closed_day_scores(market_ids: list[int], days: list[date]) -> dict[t
     first, last = judging.day_bounds(days[0])[0], judging.day_bounds(days[-1])[1]
     rolled = selectors.bars_rolled_at_by_day(market_ids=market_ids, start=first - judging.DAY, end=last + judging.DAY)
     obligation_changed = dict(
-        ObligationVersion.objects.filter(market_id__in=market_ids).values_list("market_id").annotate(Max("created_at"))
+        ObligationVersion.objects.filter(market_id__in=market_ids).values_list("market_id").annotate(changed=Max("created_at"))
     )
     outage_changed = dict(
         ExcusedOutage.objects.filter(market_id__in=market_ids).values_list("market_id")
-        .annotate(Max(Greatest("created_at", "revoked_at")))
+        .annotate(changed=Max(Greatest("created_at", "revoked_at")))
     )
     current = {}
     for (market_id, day), score in scores.items():
@@ -357,7 +357,8 @@ def worst_cycles(orders: list[behaviour.OrderRecord], start_ms: int, end_ms: int
     cancel ratio likewise. A cycle is the orders placed in (end − 10 min, end] (behaviour.
     quantitative_indicators, as the live selector judges it), for every minute end in
     (start, end] with an order in it. The worst cycle is the highest value among cycles that
-    reach the recording threshold; when none does, the highest of all, marked not judged."""
+    reach the recording threshold (of equal values, the first with the most orders); when none
+    does, the highest of all, marked not judged."""
     placed = sorted((o for o in orders if o.was_placed), key=lambda o: o.placed_ms)
     times = [o.placed_ms for o in placed]
     cycle = behaviour.QUANT_CYCLE_MS
@@ -365,7 +366,7 @@ def worst_cycles(orders: list[behaviour.OrderRecord], start_ms: int, end_ms: int
         e for t in times for e in range(-(-t // behaviour.MINUTE_MS) * behaviour.MINUTE_MS, t + cycle, behaviour.MINUTE_MS)
         if start_ms < e <= end_ms
     })
-    worst: dict[str, tuple] = {}  # name → (judged, value, orders, end)
+    worst: dict[str, tuple] = {}  # name → (judged, value, orders, cycle end)
     for e in ends:
         window = placed[bisect_right(times, e - cycle): bisect_right(times, e)]
         values = behaviour.quantitative_indicators(window, e, dust_notional_usd=dust_notional_usd, quote_usd=quote_usd)
@@ -375,21 +376,21 @@ def worst_cycles(orders: list[behaviour.OrderRecord], start_ms: int, end_ms: int
         for name, value, count, min_orders in candidates:
             if value is None:
                 continue
-            key = (count >= min_orders, value)
-            if name not in worst or key > worst[name][:2]:
-                worst[name] = (*key, count, e)
+            key = (count >= min_orders, value, count)  # equal values: the cycle with more orders weighs more
+            if name not in worst or key > worst[name][:3]:
+                worst[name] = (*key, e)
     out = {}
     for indicator in behaviour.Indicator:
         name = str(indicator)
         trigger = behaviour.trigger_for(indicator, reported_triggers)
         min_orders = behaviour.FUTURES_THRESHOLDS_2020[indicator].min_orders
-        judged, value, count, e = worst.get(name, (False, None, 0, None))
+        _, value, count, e = worst.get(name, (False, None, 0, None))
         out[name] = {
             "value": value, "orders": count, "cycle_end": _from_millis(e), "trigger_value": trigger, "min_orders": min_orders,
             "status": str(behaviour.judge_indicator(value, trigger_value=trigger, warning_fraction=warning_fraction,
                                                     orders=count, min_orders=min_orders)),
         }
-    judged, value, count, e = worst.get("cancel_ratio_pct", (False, None, 0, None))
+    _, value, count, e = worst.get("cancel_ratio_pct", (False, None, 0, None))
     out["cancel_ratio_pct"] = {
         "value": value, "orders": count, "cycle_end": _from_millis(e), "limit": max_cancel_ratio_pct,
         "status": str(evaluation.upper_limit_status(value, max_cancel_ratio_pct, early_warning_fraction)),

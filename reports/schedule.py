@@ -7,4 +7,9 @@ BEAT_SCHEDULE = {
         "task": "reports.schedule_closed_periods",
         "schedule": crontab(minute=2, hour=0),
     },
+    # Reports left 'running' by a worker that died are queued again once their lease runs out.
+    "reports-reclaim-stale": {
+        "task": "reports.reclaim_stale",
+        "schedule": crontab(minute="*/5"),
+    },
 }

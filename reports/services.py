@@ -1,21 +1,27 @@
 """Writes for reports: request one, generate it (the pipeline), e-mail it, schedule the closed periods."""
 import logging
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.mail import EmailMessage
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from compliance import rollups
+from config.env import envint
 
 from . import builders, evidence, exports, pdf, selectors, storage
 from .models import Report, Scope, Status, Trigger
 from .periods import Period, closed_day, closed_month, ensure_closed
 
 log = logging.getLogger(__name__)
+# A running report whose progress has not moved for this long is taken to have lost its worker
+# (a crash, a killed container) and may be claimed again. Progress moves at least once per
+# market judged and per output file, each well under a minute even for a month.
+LEASE = timedelta(seconds=envint("REPORTS_LEASE_SECONDS", 600))
 
 Progress = Callable[[int, str], None]
 
@@ -79,42 +85,82 @@ def _scope_doc(report: Report) -> dict:
     return {"kind": report.scope, "label": report.scope_label, "market_id": report.market_id, "venue_id": report.venue_id}
 
 
-def _set_progress(report_id: int, percent: int, note: str) -> None:
-    # A direct UPDATE, so the page polling it sees progress while generation runs.
-    Report.objects.filter(pk=report_id).update(progress=percent, progress_note=note[:200])
+class LostLease(RuntimeError):
+    """Another worker re-claimed this report after our lease ran out: this run's work is dropped."""
+
+
+def _set_progress(report_id: int, claim: datetime, percent: int, note: str) -> None:
+    # A direct UPDATE, so the page polling it sees progress while generation runs; it also
+    # renews the run's lease, and fails once another worker has re-claimed the report.
+    renewed = Report.objects.filter(pk=report_id, status=Status.RUNNING, started_at=claim).update(
+        progress=percent, progress_note=note[:200], heartbeat_at=timezone.now()
+    )
+    if not renewed:
+        raise LostLease(f"report {report_id} was re-claimed by another run")
+
+
+def _claimable(now: datetime) -> Q:
+    """Queued or failed, or running without progress for longer than the lease (its worker died)."""
+    return Q(status__in=(Status.QUEUED, Status.FAILED)) | _stale(now)
+
+
+def _stale(now: datetime) -> Q:
+    cut = now - LEASE
+    return Q(status=Status.RUNNING) & (Q(heartbeat_at__lt=cut) | Q(heartbeat_at__isnull=True, started_at__lt=cut))
 
 
 def generate_report(report_id: int) -> Report:
     """Run the pipeline for a queued report; a failure is recorded on the row, not raised."""
-    claimed = Report.objects.filter(pk=report_id, status__in=(Status.QUEUED, Status.FAILED)).update(
-        status=Status.RUNNING, started_at=timezone.now(), progress=1, progress_note="starting", error=""
+    claim = timezone.now()
+    claimed = Report.objects.filter(_claimable(claim), pk=report_id).update(
+        status=Status.RUNNING, started_at=claim, heartbeat_at=claim, progress=1, progress_note="starting", error=""
     )
     report = Report.objects.select_related("market__venue", "venue").get(pk=report_id)
     if not claimed:
         log.info("report %s is %s; not generating it again", report_id, report.status)
         return report
+    mine = Report.objects.filter(pk=report_id, status=Status.RUNNING, started_at=claim)
     period = Period(report.period_kind, report.period_start, report.period_end)
     try:
         markets = selectors.markets_in_scope(scope=report.scope, market_id=report.market_id, venue_id=report.venue_id)
         if not markets:
             raise ValidationError("This scope has no active market to report on.")
         files, manifest = produce(scope=_scope_doc(report), period=period, markets=markets, generated_at=timezone.now(),
-                                  progress=lambda p, note: _set_progress(report_id, p, note))
+                                  progress=lambda p, note: _set_progress(report_id, claim, p, note))
         directory = storage.report_directory(report.pk, period.label)
-        _set_progress(report_id, 95, "storing files")
+        _set_progress(report_id, claim, 95, "storing files")
         storage.write_files(directory, files)
-    except Exception as exc:  # the row must say what went wrong; the worker keeps running
-        log.exception("report %s failed", report_id)
-        Report.objects.filter(pk=report_id).update(status=Status.FAILED, error=f"{type(exc).__name__}: {exc}"[:2000],
-                                                   finished_at=timezone.now())
+    except LostLease:
+        log.warning("report %s: lease lost to another run; dropping this run's work", report_id)
         report.refresh_from_db()
         return report
-    Report.objects.filter(pk=report_id).update(
+    except Exception as exc:  # the row must say what went wrong; the worker keeps running
+        log.exception("report %s failed", report_id)
+        mine.update(status=Status.FAILED, error=f"{type(exc).__name__}: {exc}"[:2000], finished_at=timezone.now())
+        report.refresh_from_db()
+        return report
+    mine.update(
         status=Status.DONE, progress=100, progress_note="done", directory=directory, files=manifest["files"],
         inputs_sha256=manifest["inputs"]["sha256"], finished_at=timezone.now(),
     )
     report.refresh_from_db()
     return report
+
+
+def reclaim_stale_reports(*, now: datetime, enqueue: bool = True) -> list[int]:
+    """Reports left 'running' by a worker that died (no progress for longer than the lease):
+    queued again, and their generation re-queued. Returns their ids."""
+    requeued = []
+    for report_id in Report.objects.filter(_stale(now)).values_list("pk", flat=True):
+        if Report.objects.filter(_stale(now), pk=report_id).update(
+            status=Status.QUEUED, progress=0, progress_note="re-queued: its worker stopped making progress"
+        ):
+            requeued.append(report_id)
+            if enqueue:
+                from .tasks import generate_report_task
+
+                transaction.on_commit(lambda pk=report_id: generate_report_task.delay(pk))
+    return requeued
 
 
 def email_report(report: Report) -> int:

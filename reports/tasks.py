@@ -17,3 +17,8 @@ def generate_report_task(report_id: int) -> str:
 @shared_task(name="reports.schedule_closed_periods")
 def schedule_closed_periods_task() -> int:
     return len(services.schedule_closed_periods(now=timezone.now()))
+
+
+@shared_task(name="reports.reclaim_stale")
+def reclaim_stale_reports_task() -> int:
+    return len(services.reclaim_stale_reports(now=timezone.now()))
