@@ -49,7 +49,9 @@ def fmt(value, unit: str = "", digits: int = 4) -> str:
     if isinstance(value, float):
         if unit == "USD":
             return f"${value:,.0f}"
-        text = f"{value:,.{digits}f}".rstrip("0").rstrip(".")
+        text = f"{value:,.{digits}f}"
+        if "." in text:
+            text = text.rstrip("0").rstrip(".")
         return f"{text} {unit}".strip()
     if isinstance(value, int):
         return f"{value:,} {unit}".strip()
@@ -65,7 +67,19 @@ def verdict(passed) -> str:
     return {True: "PASS", False: "FAIL", None: "not enforced"}[passed]
 
 
+_HEAD_STYLES: dict[float, object] = {}
+
+
+def _head(text: str, font: float):
+    """A header cell that wraps inside its column (one shared style per font size)."""
+    if font not in _HEAD_STYLES:
+        _HEAD_STYLES[font] = BODY.clone(f"head{font}", fontName="Helvetica-Bold", fontSize=font, leading=font + 2)
+    return Paragraph(text, _HEAD_STYLES[font])
+
+
 def _table(rows, widths=None, header=True, font=8):
+    if header and widths is not None:
+        rows = [[_head(c, font) if isinstance(c, str) else c for c in rows[0]], *rows[1:]]
     table = Table(rows, colWidths=widths, repeatRows=1 if header else 0)
     style = [
         ("FONTSIZE", (0, 0), (-1, -1), font),
@@ -220,23 +234,10 @@ def _incidents(market: dict) -> list:
     return story
 
 
-def _key_values(title: str, block: dict) -> list:
-    story = [Paragraph(title, H3)]
-    if not block:
-        return story + [Paragraph("No data for this period.", SMALL)]
-    if "unavailable" in block:
-        return story + [Paragraph(block["unavailable"], SMALL)]
-    rows = [["Item", "Value"]]
-    for key in sorted(block):
-        value = block[key]
-        if isinstance(value, list):
-            lines = [", ".join(f"{k}={fmt(v)}" for k, v in sorted(item.items())) if isinstance(item, dict) else fmt(item) for item in value]
-            rows.append([key, Paragraph("<br/>".join(lines) or "—", SMALL)])
-        elif isinstance(value, dict):
-            rows.append([key, Paragraph(", ".join(f"{k}={fmt(v)}" for k, v in sorted(value.items())) or "—", SMALL)])
-        else:
-            rows.append([key, fmt(value)])
-    return story + [_table(rows, widths=[60 * mm, WIDTH - 60 * mm], font=7)]
+def _escalation(block: dict) -> list:
+    rows = [["Level on " + block["on"], "Violation days in 90 days", "Violation days"],
+            [block["level"].replace("_", " "), fmt(block["violation_days_90d"]), Paragraph(", ".join(block["violation_days"]) or "—", SMALL)]]
+    return [Paragraph("Escalation ladder (rolling 90 days)", H3), _table(rows, widths=[40 * mm, 40 * mm, WIDTH - 80 * mm], font=7)]
 
 
 def _behaviour(block: dict) -> list:
@@ -319,7 +320,7 @@ def _market_section(market: dict, evidence: MarketEvidence, period_start, period
     story += _incidents(market)
     story += _behaviour(market["behaviour"])
     story += _fees(market["fees"])
-    story += _key_values("Escalation ladder (rolling 90 days)", market["escalation"])
+    story += _escalation(market["escalation"])
     story.append(PageBreak())
     return story
 
