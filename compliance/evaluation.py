@@ -605,16 +605,53 @@ def lower_limit_status(value: float | None, limit: float | None, early_warning_f
 def uptime_status(verdict: PeriodVerdict, early_warning_fraction: float) -> KpiStatus:
     """Breach once the day is unrecoverable; warning once the fraction of the breach budget
     the day started with is used up."""
-    if verdict.required_pct is None:
+    allowed = None if verdict.required_pct is None else verdict.measured_total * (1 - verdict.required_pct / 100)
+    return budget_status(
+        allowed_minutes=allowed, lost_minutes=verdict.lost_minutes, unrecoverable=verdict.unrecoverable,
+        minutes_elapsed=verdict.minutes_elapsed, early_warning_fraction=early_warning_fraction,
+    )
+
+
+def budget_status(
+    *, allowed_minutes: float | Fraction | None, lost_minutes: float | Fraction, unrecoverable: bool, minutes_elapsed: int,
+    early_warning_fraction: float,
+) -> KpiStatus:
+    """uptime_status from a period's figures, as a stored DailyResult keeps them (allowed None:
+    the clause is not enforced)."""
+    if allowed_minutes is None:
         return KpiStatus.OK
-    if verdict.minutes_elapsed == 0:
+    if minutes_elapsed == 0:
         return KpiStatus.UNKNOWN
-    if verdict.unrecoverable:
+    if unrecoverable:
         return KpiStatus.BREACH
-    allowed = verdict.measured_total * (1 - verdict.required_pct / 100)
+    lost, allowed = Fraction(lost_minutes), Fraction(allowed_minutes)
     if allowed <= 0:
-        return KpiStatus.WARNING if verdict.lost_minutes > 0 else KpiStatus.OK
-    return KpiStatus.WARNING if verdict.lost_minutes >= Fraction(early_warning_fraction) * allowed else KpiStatus.OK
+        return KpiStatus.WARNING if lost > 0 else KpiStatus.OK
+    return KpiStatus.WARNING if lost >= Fraction(early_warning_fraction) * allowed else KpiStatus.OK
+
+
+def book_statuses(
+    *, spread_pct: float | None, depth_usd: float | None, depth_side_usd: float | None, terms: Terms
+) -> dict[str, KpiStatus]:
+    """The book's KPIs against the obligation (DESIGN.md 'Breaches, warnings, escalation'):
+    spread against the maximum permitted, band depth against the combined and per-side
+    minimums, each with its early warning. The same rule for a 1 s sample (the live view) and
+    a minute's worst values; None means not known (stale, invalid or no data)."""
+    fraction = terms.early_warning_fraction
+    return {
+        "spread_pct": upper_limit_status(spread_pct, terms.spread_max_pct, fraction),
+        "depth_usd": lower_limit_status(depth_usd, terms.depth_min_usd, fraction),
+        "depth_side_usd": lower_limit_status(depth_side_usd, terms.depth_min_side_usd, fraction),
+    }
+
+
+_SEVERITY = (KpiStatus.OK, KpiStatus.UNKNOWN, KpiStatus.WARNING, KpiStatus.BREACH)
+
+
+def worst_status(statuses: Iterable[KpiStatus]) -> KpiStatus:
+    """breach > warning > unknown > ok: a KPI that cannot be judged never reads as OK, and
+    never hides a known breach or warning. OK when there is nothing to judge."""
+    return max(statuses, key=_SEVERITY.index, default=KpiStatus.OK)
 
 
 # --- 72 h liquidity-alert clock, escalation ladder -------------------------------------------
