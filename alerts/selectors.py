@@ -1,4 +1,5 @@
-"""Reads of the alerts app: the alerts list with filters, an alert's history, channels, the digest figures."""
+"""Reads of the alerts app: the alerts list with filters, an alert's history, how far evaluation has run,
+channels, the digest figures."""
 from datetime import date, datetime, time, timedelta, timezone
 
 from django.db.models import Count, Q, QuerySet
@@ -6,7 +7,7 @@ from django.db.models import Count, Q, QuerySet
 from compliance.models import DailyResult
 from compliance.selectors import active_markets
 
-from .models import Alert, AlertEvent, Channel, DeliveryStatus, EventKind
+from .models import Alert, AlertEvent, Channel, DeliveryStatus, EvaluationClock, EventKind
 
 
 def alerts(*, status: str = "", severity: str = "", market_id: int | None = None, kind: str = "") -> QuerySet[Alert]:
@@ -24,6 +25,11 @@ def alerts(*, status: str = "", severity: str = "", market_id: int | None = None
 
 def history(*, alert: Alert, limit: int = 200) -> list[AlertEvent]:
     return list(alert.events.select_related("actor").prefetch_related("notifications__channel")[:limit])
+
+
+def evaluated_through() -> datetime | None:
+    """How far every enabled rule has been evaluated (an alert row is written only when it moves)."""
+    return EvaluationClock.objects.values_list("evaluated_through", flat=True).first()
 
 
 def channels() -> QuerySet[Channel]:

@@ -28,6 +28,7 @@ def alert_detail(request, alert_id):
     alert = get_object_or_404(Alert.objects.select_related("rule__market__venue", "acknowledged_by"), pk=alert_id)
     return render(request, "alerts/detail.html", {
         "alert": alert, "kind": kinds.KINDS[alert.rule.kind], "events": selectors.history(alert=alert),
+        "evaluated_through": selectors.evaluated_through(),
         "ack_form": AcknowledgeForm(), "mute_form": MuteForm(),
     })
 

@@ -84,7 +84,9 @@ def test_viewer_sees_alerts_but_cannot_ack_or_mute(client, django_user_model, fi
     login(client, django_user_model, "viewer")
     page = client.get("/alerts/")
     assert page.status_code == 200 and b"Spread above the maximum" in page.content
-    assert client.get(f"/alerts/{firing_alert.pk}/").status_code == 200
+    detail = client.get(f"/alerts/{firing_alert.pk}/")
+    assert detail.status_code == 200
+    assert f"all rules evaluated through {firing_alert.evaluated_at:%Y-%m-%d %H:%M:%S}" in detail.content.decode()
     assert client.post(f"/alerts/{firing_alert.pk}/acknowledge/", {"note": "on it"}).status_code == 403
     assert client.post(f"/alerts/{firing_alert.pk}/mute/", {"minutes": "30"}).status_code == 403
     assert client.get("/alerts/channels/").status_code == 403
