@@ -114,6 +114,7 @@ class BinanceRest:
         self.timeout = aiohttp.ClientTimeout(total=timeout_s)
         self.ban_default_s = ban_default_s
         self.clock_offset_ms = 0.0  # exchange time − local time
+        self.clock_measured_at: float | None = None  # epoch s of the last measurement (None: not measured yet)
         self.blocked_until = 0.0  # time.monotonic() before which no request is sent
         self.used_weight_1m: int | None = None
         self._session: aiohttp.ClientSession | None = None
@@ -147,6 +148,7 @@ class BinanceRest:
         except (KeyError, TypeError, ValueError):
             raise ExchangeError(200, None, f"unexpected server-time body {body!r:.200}", self.time_path) from None
         self.clock_offset_ms = server_ms - (t0 + t1) / 2
+        self.clock_measured_at = t1 / 1000
         return self.clock_offset_ms
 
     async def request(self, method: str, path: str, params: dict | None = None, *, signed: bool = False, keyed: bool = False) -> Any:

@@ -464,7 +464,12 @@ class ShardRunner:
 
     # -- health -------------------------------------------------------------------------
     def status(self) -> dict:
+        measured = self.rest.clock_measured_at is not None
         return {
+            "venue_id": self.shard.venue_id,
+            # Signature errors (-1021) start with clock drift: the dashboard shows the offset per venue.
+            "clock_offset_ms": round(self.rest.clock_offset_ms, 1) if measured else None,
+            "clock_measured_at": self.rest.clock_measured_at,
             "markets": len(self.markets),
             "synced": sum(1 for s in self.markets.values() if s.connected and s.sync.synced),
             "messages": self.counts["messages"],
