@@ -68,6 +68,7 @@ class MarketEvidence:
     total: dict
     incidents: list[Incident]
     exemption_episodes: list[dict] = field(default_factory=list)
+    daily_results: list[dict] = field(default_factory=list)
     liquidity_scores: list[dict] = field(default_factory=list)
     liquidity_score: dict | None = None
     behaviour: dict = field(default_factory=dict)
@@ -134,6 +135,7 @@ def build_document(*, scope: dict, period: dict, methodology: dict, evidence: li
                     {**plain(asdict(i)), "duration_s": i.duration_s} for i in sorted(ev.incidents, key=lambda i: (i.start, i.kind))
                 ],
                 "exemption_episodes": plain(ev.exemption_episodes),
+                "daily_results": plain(ev.daily_results),
                 "liquidity_scores": plain(ev.liquidity_scores),
                 "liquidity_score": plain(ev.liquidity_score),
                 "behaviour": plain(ev.behaviour),

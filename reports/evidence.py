@@ -24,7 +24,7 @@ from django.db.models.functions import Greatest
 
 from compliance import behaviour, evaluation, fees, judging, selectors
 from compliance.models import (
-    ExchangeIndicator, ExcusedOutage, LiquidityScore, Market, ObligationVersion, OwnFill, OwnOrder, QuoteConversion,
+    DailyResult, ExchangeIndicator, ExcusedOutage, LiquidityScore, Market, ObligationVersion, OwnFill, OwnOrder, QuoteConversion,
     ScoreWindow, Violation,
 )
 from compliance.rollups import ceil_minute
@@ -265,7 +265,7 @@ def escalation(on: date, stored_days: set[date], breach_days: set[date]) -> dict
             "violation_days": sorted(d.isoformat() for d in days)}
 
 
-# --- Liquidity score: the engine's stored closed-day scores when current -----------------------
+# --- Per day: the engine's stored closed-day results when current -------------------------------
 
 
 def _whole_days(start: datetime, end: datetime) -> list[date]:
@@ -282,19 +282,22 @@ def _score_doc(score, components) -> dict:
                                            for c in components}}
 
 
-def current_closed_day_scores(market_ids: list[int], days: list[date]) -> dict[tuple[int, date], LiquidityScore]:
-    """The engine's stored closed-day scores that are still current: computed after the day
-    closed, after every bar that judging the day reads was rolled up (the 24 h of volatility
-    history before it and the recovery look-ahead after it included), and after the market's
-    last obligation change and excused-outage change."""
+def current_stored_days(market_ids: list[int], days: list[date]) -> tuple[dict, dict]:
+    """The engine's stored closed-day results that are still current, as ({(market_id, day):
+    LiquidityScore}, {(market_id, day): DailyResult}): computed after the day closed, after every
+    bar that judging the day reads was rolled up (the 24 h of volatility history before it and
+    the recovery look-ahead after it included), and after the market's last obligation change
+    and excused-outage change."""
     if not days:
-        return {}
+        return {}, {}
     scores = LiquidityScore.objects.filter(
         market_id__in=market_ids, window=ScoreWindow.CLOSED_DAY, window_end__in=[judging.day_bounds(d)[1] for d in days]
     )
     scores = {(s.market_id, s.window_start.date()): s for s in scores}
-    if not scores:
-        return {}
+    results = {(r.market_id, r.day): r
+               for r in DailyResult.objects.filter(market_id__in=market_ids, day__in=days, is_closed=True)}
+    if not scores and not results:
+        return {}, {}
     first, last = judging.day_bounds(days[0])[0], judging.day_bounds(days[-1])[1]
     rolled = selectors.bars_rolled_at_by_day(market_ids=market_ids, start=first - judging.DAY, end=last + judging.DAY)
     obligation_changed = dict(
@@ -304,13 +307,37 @@ def current_closed_day_scores(market_ids: list[int], days: list[date]) -> dict[t
         ExcusedOutage.objects.filter(market_id__in=market_ids).values_list("market_id")
         .annotate(changed=Max(Greatest("created_at", "revoked_at")))
     )
-    current = {}
-    for (market_id, day), score in scores.items():
-        inputs = [rolled.get((market_id, day + timedelta(days=k))) for k in (-1, 0, 1)]
-        inputs += [obligation_changed.get(market_id), outage_changed.get(market_id), judging.day_bounds(day)[1]]
-        if all(t is None or score.computed_at >= t for t in inputs):
-            current[(market_id, day)] = score
-    return current
+
+    def current(stored: dict) -> dict:
+        out = {}
+        for (market_id, day), row in stored.items():
+            inputs = [rolled.get((market_id, day + timedelta(days=k))) for k in (-1, 0, 1)]
+            inputs += [obligation_changed.get(market_id), outage_changed.get(market_id), judging.day_bounds(day)[1]]
+            if all(t is None or row.computed_at >= t for t in inputs):
+                out[(market_id, day)] = row
+        return out
+
+    return current(scores), current(results)
+
+
+def daily_results(market_id: int, by_day, exempt, stored: dict) -> list[dict]:
+    """Each whole UTC day's verdict: the engine's stored DailyResult when current, else judged
+    from the report's minutes (the same evaluation.period_verdict)."""
+    out = []
+    for day, day_records in sorted(by_day.items()):
+        row = stored.get((market_id, day))
+        if row is not None:
+            out.append({"day": day.isoformat(), "source": "stored", "minutes": row.minutes_elapsed,
+                        "unknown_minutes": float(row.unknown_minutes), "uptime_raw_pct": row.uptime_raw_pct,
+                        "uptime_adjusted_pct": row.uptime_adjusted_pct, "uptime_required_pct": row.uptime_required_pct,
+                        "passed": row.passed})
+        elif len(day_records) == 1440:
+            v = evaluation.period_verdict(day_records, exempt, minutes_total=len(day_records))
+            out.append({"day": day.isoformat(), "source": "computed", "minutes": v.minutes_elapsed,
+                        "unknown_minutes": float(v.unknown_minutes), "uptime_raw_pct": v.uptime_raw_pct,
+                        "uptime_adjusted_pct": v.uptime_adjusted_pct,
+                        "uptime_required_pct": None if v.required_pct is None else float(v.required_pct), "passed": v.passed})
+    return out
 
 
 def liquidity_scores(market_id: int, by_day, exempt, stored: dict) -> list[dict]:
@@ -544,7 +571,7 @@ def gather_all(markets: list[Market], start: datetime, end: datetime, *, now: da
     stored_violations = _grouped(
         Violation.objects.filter(market_id__in=ids, day__gt=on - timedelta(days=evaluation.ESCALATION_WINDOW_DAYS), day__lte=on)
         .order_by().values_list("market_id", "day").distinct(), key=lambda r: r[0])
-    stored_scores = current_closed_day_scores(ids, _whole_days(start, end))
+    stored_scores, stored_results = current_stored_days(ids, _whole_days(start, end))
     cycle = timedelta(milliseconds=behaviour.QUANT_CYCLE_MS)
     orders = _grouped(OwnOrder.objects.filter(market_id__in=ids, placed_at__gt=start - cycle, placed_at__lt=end)
                       .order_by("market_id", "placed_at", "order_id"), key=lambda o: o.market_id)
@@ -560,14 +587,15 @@ def gather_all(markets: list[Market], start: datetime, end: datetime, *, now: da
         gathered.append(_market_evidence(
             market, start, end, periods, span, percentiles, piece_of,
             stored_days={d for _, d in stored_violations.get(market.id, [])}, stored_scores=stored_scores,
+            stored_results=stored_results,
             orders=orders.get(market.id, []), fills=fills.get(market.id, []), reported=reported.get(market.id, []),
             volume_30d=volumes[market.venue_id],
         ))
     return gathered
 
 
-def _market_evidence(market, start, end, periods, span, percentiles, piece_of, *, stored_days, stored_scores, orders, fills,
-                     reported, volume_30d) -> MarketEvidence:
+def _market_evidence(market, start, end, periods, span, percentiles, piece_of, *, stored_days, stored_scores, stored_results,
+                     orders, fills, reported, volume_30d) -> MarketEvidence:
     records, exempt = span.records, span.exempt
     version_of = {v.id: v.version for _, _, v in periods}
     by_version = _grouped(records, key=lambda r: r.terms.version_id)
@@ -622,6 +650,7 @@ def _market_evidence(market, start, end, periods, span, percentiles, piece_of, *
         incidents=_incidents(records, exempt, version_of) + breaches,
         exemption_episodes=[{"started": e.started, "subsided": e.subsided, "recovered": e.recovered, "status": e.status,
                              "exempt_minutes": len(e.exempt_minutes)} for e in span.episodes],
+        daily_results=daily_results(market.id, by_day, exempt, stored_results),
         liquidity_scores=liquidity_scores(market.id, by_day, exempt, stored_scores),
         liquidity_score=_score_doc(*evaluation.score_minutes(records, exempt)) if records else None,
         behaviour=behaviour_block,

@@ -207,6 +207,18 @@ def _score_cells(score: dict) -> list[str]:
     return cells
 
 
+def _days(market: dict) -> list:
+    """Day by day, for a period longer than a day (the engine's stored verdict when current)."""
+    days = market["daily_results"]
+    if len(days) < 2:
+        return []
+    rows = [["Day (UTC)", "Source", "Minutes", "Unknown", "Uptime raw", "Uptime adj.", "Required", "Verdict"]]
+    for d in days:
+        rows.append([d["day"], d["source"], fmt(d["minutes"]), fmt(d["unknown_minutes"]), fmt(d["uptime_raw_pct"], "%", 3),
+                     fmt(d["uptime_adjusted_pct"], "%", 3), fmt(d["uptime_required_pct"], "%", 2), verdict(d["passed"])])
+    return [Paragraph("Day by day", H3), _table(rows, widths=[(WIDTH / 8)] * 8, font=7)]
+
+
 def _scores(market: dict) -> list:
     story = [Paragraph("Liquidity score (0–1000)", H3)]
     period = market["liquidity_score"]
@@ -310,6 +322,7 @@ def _market_section(market: dict, evidence: MarketEvidence, period_start, period
                        f"({m['quote_conversion']}). Market id {m['id']}.", SMALL)]
     story += _obligations(market)
     story += _results(market)
+    story += _days(market)
     story += _scores(market)
     story.append(KeepTogether([
         Paragraph("Minute-by-minute compliance", H3),

@@ -107,16 +107,21 @@ def test_fees_show_the_vip_tier_of_the_30_day_volume_and_the_ladder_against_the_
         4_800_000, 768, -144, 912)
 
 
-def test_stored_closed_day_score_is_reused_while_current_and_recomputed_after_the_data_changes(market):
+def test_stored_closed_day_results_are_reused_while_current_and_recomputed_after_the_data_changes(market):
     write_samples(sample_row(market.id, t, 100.0, 100.1) for t in seconds(DAY_START, DAY_START + timedelta(days=1)))
     computed = report_json(scope="market", market_id=market.id, period=day_period(DAY))
     (day,) = computed["liquidity_scores"]
     assert day["source"] == "computed" and day["score"] == computed["liquidity_score"]["score"]
+    (verdict,) = computed["daily_results"]
+    assert verdict["source"] == "computed" and verdict["uptime_raw_pct"] == computed["total"]["uptime_raw_pct"]
 
     stored = judging.score_closed_day(market=market, day=DAY)
-    reused = report_json(scope="market", market_id=market.id, period=day_period(DAY))["liquidity_scores"][0]
+    judged = judging.judge_day(market=market, day=DAY)
+    doc = report_json(scope="market", market_id=market.id, period=day_period(DAY))
+    reused = doc["liquidity_scores"][0]
     assert reused["source"] == "stored" and reused["score"] == stored.score == day["score"]
     assert reused["components"] == json.loads(json.dumps(day["components"]))
+    assert doc["daily_results"][0] == {**verdict, "source": "stored"} and judged.passed is verdict["passed"]
 
     # Late samples change an hour of the day: the stored score no longer describes the data.
     from django.db import connection
@@ -124,8 +129,10 @@ def test_stored_closed_day_score_is_reused_while_current_and_recomputed_after_th
     with connection.cursor() as cur:
         cur.execute("UPDATE compliance_sample SET depth_bid_usd = 1000, depth_ask_usd = 1000 "
                     "WHERE market_id = %s AND ts >= %s AND ts < %s", [market.id, at(6), at(7)])
-    after = report_json(scope="market", market_id=market.id, period=day_period(DAY))["liquidity_scores"][0]
+    doc = report_json(scope="market", market_id=market.id, period=day_period(DAY))
+    after = doc["liquidity_scores"][0]
     assert after["source"] == "computed" and after["score"] < stored.score
+    assert doc["daily_results"][0]["source"] == "computed" and doc["daily_results"][0]["passed"] is False
 
 
 def test_a_report_left_running_by_a_dead_worker_is_claimed_again(market):
