@@ -12,4 +12,5 @@ urlpatterns = [
     path("api/markets/<int:market_id>/live/", views.api_market_live, name="api_market_live"),
     path("api/markets/<int:market_id>/history/", views.api_market_history, name="api_market_history"),
     path("api/markets/<int:market_id>/state/", views.api_market_state, name="api_market_state"),
+    path("api/api-health/export-24h.csv", views.api_health_csv, name="api_health_csv"),
 ]

@@ -2,16 +2,17 @@
 from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import ValidationError
-from django.http import JsonResponse
+from django.http import HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods
 
+from collectors import api_health
 from compliance.services import change_obligation
 
 from . import health, selectors
 from .forms import ObligationForm
-from .roles import ADMIN, has_role, role_required
+from .roles import ADMIN, OPERATOR, has_role, role_required
 
 
 def healthz(request):
@@ -72,7 +73,7 @@ def market_detail(request, market_id: int):
         return _error_page(request, 404, str(exc))
     return render(request, "dashboard/market.html", {
         **page, "now": now, "stale_after": settings.STALE_AFTER_SECONDS,
-        "window_seconds": selectors.LIVE_WINDOW_SECONDS,
+        "window_seconds": selectors.LIVE_WINDOW_SECONDS, "can_export": has_role(request.user, OPERATOR),
     })
 
 
@@ -103,7 +104,7 @@ def api_market_history(request, market_id: int):
 
 @require_GET
 def api_market_state(request, market_id: int):
-    """The slower-moving parts of a market page: uptime today, book, order behaviour, API health."""
+    """The slower-moving parts of a market page: the engine's verdicts, today's minutes, book, order behaviour, API health."""
     now = timezone.now()
     m, error = _market_or_error(request, market_id, api=True)
     if error:
@@ -111,12 +112,22 @@ def api_market_state(request, market_id: int):
     page = selectors.market_page(m.id, now=now)
     return JsonResponse({
         "now": now.isoformat(),
-        "uptime": page["uptime"],
-        "uptime_timeline": selectors.uptime_timeline(m.id, now=now),
+        "row": page["row"],
+        "uptime_today": selectors.uptime_today(m.id, now=now),
         "book": selectors.book_depth(m.id, now=now),
         "behaviour": page["behaviour"],
         "api_health": page["api_health"],
     })
+
+
+@role_required(OPERATOR)
+@require_GET
+def api_health_csv(request):
+    """Every exchange API response of the last 24 h (collectors.api_health.export_csv), for operators."""
+    now = timezone.now()
+    response = HttpResponse(api_health.export_csv(now=now), content_type="text/csv")
+    response["Content-Disposition"] = f'attachment; filename="api-responses-{now:%Y%m%d-%H%M}.csv"'
+    return response
 
 
 # ---------------------------------------------------------------------------- obligations

@@ -1,10 +1,11 @@
-/* Shared by the dashboard's pages: status badges (text + icon + colour), number formats,
-   UTC clock, and a WebSocket that reconnects with backoff and asks the page to resync. */
+/* Shared by the dashboard's pages: status badges (text + icon + colour) for the statuses the
+   server judged, number formats, UTC clock, and a WebSocket that reconnects with backoff and asks the page to resync. */
 "use strict";
 (function () {
-  const ICON = {ok: "✓", warning: "!", breach: "✕", unknown: "?", not_enforced: "–"};
-  const LABEL = {ok: "OK", warning: "Warning", breach: "Breach", unknown: "Unknown", not_enforced: "Not enforced", stale: "STALE"};
-  const SEVERITY = {not_enforced: 0, ok: 0, unknown: 1, warning: 2, breach: 3};
+  const ICON = {ok: "✓", warning: "!", breach: "✕", unknown: "?", not_enforced: "–", triggered: "✕", not_judged: "–"};
+  const LABEL = {ok: "OK", warning: "Warning", breach: "Breach", unknown: "Unknown", not_enforced: "Not enforced", stale: "STALE",
+                 triggered: "Triggered", not_judged: "Not judged"};
+  const SEVERITY = {not_enforced: 0, not_judged: 0, ok: 0, unknown: 1, warning: 2, breach: 3, triggered: 3};  // for sorting only
 
   function esc(s) {
     return String(s == null ? "" : s).replace(/[&<>"']/g, c => ({"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;"}[c]));
@@ -13,8 +14,9 @@
     const label = LABEL[status] || status;
     return `<span class="badge s-${status}" title="${esc(text || label)}"><b aria-hidden="true">${ICON[status] || "?"}</b> ${label}</span>`;
   }
-  function worst(statuses) {
-    return statuses.reduce((a, b) => (SEVERITY[b] > SEVERITY[a] ? b : a), "ok");
+  const ESCALATION = {warning: "1 · warning", penalty: "2 · penalty", delisting_review: "3 · delisting review"};
+  function age(seconds) {
+    return seconds < 120 ? `${Math.max(0, Math.round(seconds))} s` : seconds < 7200 ? `${Math.round(seconds / 60)} min` : `${Math.round(seconds / 3600)} h`;
   }
   function pct(v, digits) { return v == null ? "—" : `${v.toFixed(digits == null ? 3 : digits)} %`; }
   function usd(v) {
@@ -60,5 +62,5 @@
     return {close() { closedByPage = true; socket && socket.close(); }};
   }
 
-  window.LCMUI = {esc, badge, worst, pct, usd, plotTime, utc, serverNow, getJSON, liveSocket, LABEL, SEVERITY};
+  window.LCMUI = {esc, badge, age, ESCALATION, pct, usd, plotTime, utc, serverNow, getJSON, liveSocket, LABEL, SEVERITY};
 })();

@@ -1,13 +1,14 @@
 /* A market page: live charts from /ws/markets/<id>/ (≤ 1 update per second), applied with
    Plotly.extendTraces over a fixed window; a stable uirevision keeps the user's zoom. On every
    (re)connect the live window is reloaded from the server, whose series has null for seconds
-   without valid data, so a gap is drawn as a gap, never as data. */
+   without valid data, so a gap is drawn as a gap, never as data. Every status shown was judged by
+   the server (the compliance engine), sent with each live update. */
 "use strict";
 (function () {
-  const {esc, badge, pct, usd, plotTime, utc, serverNow, getJSON, liveSocket} = LCMUI;
+  const {esc, badge, age, ESCALATION, pct, usd, plotTime, utc, serverNow, getJSON, liveSocket} = LCMUI;
   const limits = JSON.parse(document.getElementById("limits-data").textContent);
-  let live = JSON.parse(document.getElementById("live-data").textContent);
-  let state = null, mode = "live", lastTs = null;
+  let row = JSON.parse(document.getElementById("row-data").textContent);
+  let mode = "live", lastTs = null;
   const W = LCM.windowSeconds;
   const el = id => document.getElementById(id);
   const CONFIG = {responsive: true, displaylogo: false};
@@ -95,53 +96,61 @@
   }
 
   // ---------------------------------------------------------------- cards
-  function ageOf(s) { return s.ts ? (serverNow() - Date.parse(s.ts)) / 1000 : null; }
+  const kpi = name => (row.live.kpis[name] ? row.live.kpis[name].status : "unknown");
   function renderCards() {
-    const age = ageOf(live);
-    const stale = age == null || age > LCM.staleAfter;
-    const spreadSt = stale ? {status: "unknown", text: "stale"} : live.spread, depthSt = stale ? {status: "unknown", text: "stale"} : live.depth;
-    el("card-spread").innerHTML = `<span class="num">${stale ? "—" : pct(live.spread_pct)}</span> ${badge(spreadSt.status, spreadSt.text)}<br><small>${esc(spreadSt.text)}</small>`;
-    const lb = !stale && live.depth_lower_bound ? ` <span class="lower-bound">lower bound</span>` : "";
-    el("card-depth").innerHTML = `<span class="num">${stale || live.depth_bid_usd == null ? "—" : (live.depth_lower_bound ? "≥ " : "") + usd(live.depth_bid_usd + live.depth_ask_usd)}</span> ${badge(depthSt.status, depthSt.text)}${lb}` +
-      `<br><small>bid ${stale ? "—" : usd(live.depth_bid_usd)} · ask ${stale ? "—" : usd(live.depth_ask_usd)}</small>`;
-    el("card-age").innerHTML = age == null ? `<span class="stale-tag">NO DATA</span>` : stale ? `<span class="stale-tag">STALE ${Math.round(age)} s</span>` : `<span class="num">${Math.max(0, Math.round(age))} s</span><br><small>${utc(live.ts)}</small>`;
-    document.getElementById("cards").dataset.stale = stale ? "1" : "0";
-    if (state) {
-      const u = state.uptime;
-      el("card-uptime").innerHTML = `<span class="num">${pct(u.uptime_pct, 2)}</span> ${badge(u.status, u.text)}<br><small>${u.required_pct != null ? `clause ${u.required_pct} % · ${esc(u.text)}` : "not enforced"}</small>`;
-      el("card-behaviour").innerHTML = `${badge(state.behaviour.status, state.behaviour.text)}<br><small>${esc(state.behaviour.text)}</small>`;
-    }
+    const live = row.live, u = row.uptime, l = limits;
+    el("status-now").innerHTML = badge(row.status, "this market's overall status now");
+    el("card-spread").innerHTML = `<span class="num">${pct(live.spread_pct)}</span> ${badge(kpi("spread_pct"))}` +
+      `<br><small>${l ? `target ≤ ${l.spread_target_max_pct} % · max ${l.spread_max_pct} % · ÷ ${l.spread_denominator}` : "no obligation"}</small>`;
+    const lb = live.depth_lower_bound ? ` <span class="lower-bound">lower bound</span>` : "";
+    const side = l && l.depth_min_side_usd != null ? ` ${badge(kpi("depth_side_usd"), "per side")}` : "";
+    el("card-depth").innerHTML = `<span class="num">${live.depth_usd == null ? "—" : (live.depth_lower_bound ? "≥ " : "") + usd(live.depth_usd)}</span> ${badge(kpi("depth_usd"))}${side}${lb}` +
+      `<br><small>bid ${usd(live.depth_bid_usd)} · ask ${usd(live.depth_ask_usd)}${l && l.depth_min_usd != null ? ` · min ${usd(l.depth_min_usd)}` : ""}</small>`;
+    const a = live.ts ? (serverNow() - Date.parse(live.ts)) / 1000 : null;
+    el("card-age").innerHTML = a == null ? `<span class="stale-tag">NO DATA</span>` : live.stale ? `<span class="stale-tag">STALE ${age(a)}</span><br><small>${utc(live.ts)}</small>` : `<span class="num">${age(a)}</span><br><small>${utc(live.ts)}</small>`;
+    document.getElementById("cards").dataset.stale = live.stale ? "1" : "0";
+    el("card-uptime").innerHTML = !u.judged ? `${badge(u.status)}<br><small>not judged yet today</small>`
+      : `<span class="num">${pct(u.adjusted_pct, 2)}</span> ${badge(u.status)}<br><small>${u.required_pct != null ? `clause ${u.required_pct} % · budget ${u.breach_budget_minutes} of ${Math.floor(u.budget_allowed_minutes)} min left` : "not enforced"} · as of ${utc(u.judged_until)}</small>`;
+    el("card-behaviour").innerHTML = `${badge(row.behaviour.status)}<br><small>${esc(row.behaviour.text)}</small>`;
+    const e = row.escalation;
+    el("card-standing").innerHTML = `<span class="num">${row.score == null ? "—" : row.score}</span><small> / 1000 score</small><br>` +
+      `<small>ladder: ${!e ? "—" : e.level ? esc(ESCALATION[e.level]) + ` (${e.violation_days_90d} violation days in 90 d)` : "no violation in 90 days"}</small>` +
+      (row.clock_deadline ? `<br><span class="clock">⏱ liquidity-alert clock: ${((Date.parse(row.clock_deadline) - serverNow()) / 3600e3).toFixed(1)} h left (deadline ${utc(row.clock_deadline)})</span>` : "");
   }
 
   // ---------------------------------------------------------------- slower panels
-  function drawUptime(timeline, u) {
-    let compliant = 0;
-    const x = [], y = [], badX = [], badY = [], unkX = [], unkY = [];
-    timeline.forEach((m, i) => {
-      if (m.compliant) compliant += 1;
-      const v = (compliant / (i + 1)) * 100, t = plotTime(m.minute);
-      x.push(t); y.push(v);
-      if (m.compliant === false) { badX.push(t); badY.push(v); }
-      if (m.compliant == null) { unkX.push(t); unkY.push(v); }
-    });
+  const OUTCOME = {non_compliant: ["non-compliant minute", "#cf222e", "x"], exempt: ["volatility-exempt minute", "#9a6700", "triangle-up"],
+    unknown: ["unknown minute (no data)", "#57606a", "circle-open"], excused: ["excused outage", "#8250df", "square-open"]};
+  function kindOf(m) {
+    if (m.outcome === "compliant") return null;
+    if (m.outcome === "unknown") return m.excused ? "excused" : "unknown";
+    return m.exempt ? "exempt" : "non_compliant";
+  }
+  function drawUptime(today, u) {
+    const x = today.curve.map(c => plotTime(c.minute));
+    const traces = [line("uptime so far % (exemption-adjusted)", "#0969da", {x, y: today.curve.map(c => c.adjusted_pct), mode: "lines+markers"}),
+      line("raw", "#8c959f", {x, y: today.curve.map(c => c.raw_pct), line: {color: "#8c959f", width: 1, dash: "dot"}})];
+    for (const [kind, [name, color, symbol]] of Object.entries(OUTCOME)) {
+      const ms = today.minutes.filter(m => kindOf(m) === kind);
+      if (ms.length) traces.push({type: "scatter", mode: "markers", name, x: ms.map(m => plotTime(m.minute)), y: ms.map(() => 100.6), marker: {color, size: 6, symbol}});
+    }
+    const lows = today.curve.map(c => c.adjusted_pct).filter(v => v != null);
     const shapes = u.required_pct != null ? [hline(u.required_pct, "#cf222e", "dash", `clause ${u.required_pct} %`)] : [];
-    Plotly.react(el("chart-uptime"), [
-      line("uptime so far %", "#0969da", {x, y}),
-      {type: "scatter", mode: "markers", name: "non-compliant minute", x: badX, y: badY, marker: {color: "#cf222e", size: 5, symbol: "x"}},
-      {type: "scatter", mode: "markers", name: "unknown minute (no data)", x: unkX, y: unkY, marker: {color: "#57606a", size: 5, symbol: "circle-open"}},
-    ], {...BASE, uirevision: "uptime", shapes, xaxis: {type: "date", title: {text: "minute (UTC)"}, range: todayRange()}, yaxis: {title: {text: "%"}, range: [Math.min(90, ...y.concat([100])) - 1, 100.5]}}, CONFIG);
-    el("uptime-text").innerHTML = u.budget_minutes != null
-      ? `${badge(u.status, u.text)} breach budget today: <b>${u.budget_left_minutes.toFixed(1)}</b> of ${u.budget_minutes.toFixed(1)} min left · ${u.compliant_minutes} of ${u.elapsed_minutes} closed minutes compliant · ${u.unknown_minutes} unknown`
-      : `${badge(u.status, u.text)} ${esc(u.text)}`;
+    Plotly.react(el("chart-uptime"), traces, {...BASE, uirevision: "uptime", shapes, xaxis: {type: "date", title: {text: "minute (UTC)"}, range: todayRange()},
+      yaxis: {title: {text: "%"}, range: [Math.min(90, u.required_pct ?? 100, ...lows) - 1, 101]}}, CONFIG);
+    el("uptime-text").innerHTML = !u.judged ? `${badge(u.status)} not judged yet today`
+      : `${badge(u.status)} breach budget today: <b>${u.breach_budget_minutes}</b> of ${Math.floor(u.budget_allowed_minutes ?? 0)} min left · ` +
+        `${u.compliant_minutes} compliant, ${u.non_compliant_minutes} non-compliant (${u.exempt_minutes} exempt), ${u.unknown_minutes} unknown, ${u.excused_minutes} excused of ${u.minutes_elapsed} minutes · ` +
+        `coverage ${pct(u.coverage_pct, 1)} · method ${esc((u.evaluation_methods || []).join(", "))} · engine's verdict as of ${utc(u.judged_until)}`;
   }
   function todayRange() {
     const day = new Date(serverNow()).toISOString().slice(0, 10);
     return [`${day} 00:00:00`, `${day} 23:59:59`];
   }
-  function cumAt(side, price) {
+  function cumAt(side, price, isBid) {
     // cumulative depth of the book side up to the own order's price (best first)
     let v = 0;
-    side.price.forEach((p, i) => { if ((side === state.book.bids && p >= price) || (side === state.book.asks && p <= price)) v = side.cum_usd[i]; });
+    side.price.forEach((p, i) => { if (isBid ? p >= price : p <= price) v = side.cum_usd[i]; });
     return v;
   }
   function drawBook(book) {
@@ -152,7 +161,7 @@
     for (const [side, name, color] of [["BUY", "own bids", "#0969da"], ["SELL", "own asks", "#8250df"]]) {
       const own = book.own.filter(o => o.side === side);
       if (own.length) traces.push({type: "scatter", mode: "markers", name, x: own.map(o => o.price),
-        y: own.map(o => cumAt(side === "BUY" ? book.bids : book.asks, o.price)),
+        y: own.map(o => cumAt(side === "BUY" ? book.bids : book.asks, o.price, side === "BUY")),
         text: own.map(o => `order ${o.order_id}: ${o.qty} @ ${o.price}`), marker: {symbol: "diamond", size: 10, color, line: {color: "#fff", width: 1}}});
     }
     const shapes = [];
@@ -162,45 +171,63 @@
     }
     Plotly.react(el("chart-book"), traces, {...BASE, hovermode: "closest", uirevision: "book", shapes, xaxis: {title: {text: "price"}}, yaxis: {title: {text: "cumulative USD"}}}, CONFIG);
   }
+  function gauges(b) {
+    const out = [];
+    const c = b.cancel_ratio_pct;
+    if (c.value != null) out.push({name: "Cancel ratio", source: "local", value: c.value, unit: "%", trigger: c.limit, status: c.status, detail: `${b.orders_placed} orders / 10 min`});
+    for (const [name, i] of Object.entries(b.indicators)) {
+      if (i.value != null) out.push({name, source: "local", value: i.value, unit: "", trigger: i.trigger_value, status: i.status, detail: `${i.orders} orders`});
+      if (i.exchange) out.push({name, source: "exchange", value: i.exchange.value, unit: "", trigger: i.exchange.trigger_value, status: i.exchange.status,
+        locked: i.exchange.is_locked, recover_at: i.exchange.planned_recover_time, detail: `reported ${utc(i.exchange.observed_at)}`});
+    }
+    return out;
+  }
+  const COLOR = {ok: "#1a7f37", warning: "#9a6700", breach: "#cf222e", triggered: "#cf222e", unknown: "#57606a", not_judged: "#8c959f"};
   function drawBehaviour(b) {
     const box = el("gauges");
-    box.innerHTML = b.gauges.length ? "" : `<p class="muted">No order data for this market (no own orders today, no exchange indicators in the last hour).</p>`;
-    b.gauges.forEach((g, i) => {
+    if (!b) { box.innerHTML = `<p class="muted">No obligation in force: order behaviour is not judged.</p>`; return; }
+    const gs = gauges(b);
+    box.innerHTML = gs.length ? "" : `<p class="muted">No own orders in the last 10 minutes and no exchange report.</p>`;
+    gs.forEach((g, i) => {
       const div = document.createElement("div"); div.className = "gauge"; box.appendChild(div);
-      const color = {ok: "#1a7f37", warning: "#9a6700", breach: "#cf222e", unknown: "#57606a"}[g.status];
       const top = Math.max(g.trigger || 0, g.value) * 1.2 || 1;
       Plotly.react(div, [{type: "indicator", mode: "gauge+number", value: g.value, number: {suffix: g.unit ? ` ${g.unit}` : "", valueformat: ".3~f"},
         title: {text: `${g.name} <span style="font-size:.8em">(${g.source})</span>`, font: {size: 13}},
-        gauge: {axis: {range: [0, top]}, bar: {color}, threshold: g.trigger != null ? {line: {color: "#cf222e", width: 3}, value: g.trigger} : undefined}}],
+        gauge: {axis: {range: [0, top]}, bar: {color: COLOR[g.status]}, threshold: g.trigger != null ? {line: {color: "#cf222e", width: 3}, value: g.trigger} : undefined}}],
         {margin: {l: 20, r: 20, t: 40, b: 5}, uirevision: `gauge${i}`}, {displayModeBar: false});
     });
-    el("indicators").innerHTML = `<tr><th>indicator</th><th>source</th><th>value</th><th>trigger</th><th>status</th><th>lock</th></tr>` +
-      b.gauges.map(g => `<tr><td>${esc(g.name)}</td><td>${g.source}</td><td>${g.value}${g.unit ? " " + g.unit : ""}</td><td>${g.trigger ?? "—"}</td><td>${badge(g.status)}</td>` +
-        `<td>${g.locked ? `<span class="lock">LOCKED</span> recovers ${utc(g.recover_at)}` : "—"}</td></tr>`).join("");
+    el("indicators").innerHTML = `<tr><th>indicator</th><th>source</th><th>value</th><th>trigger</th><th>status</th><th>lock</th><th></th></tr>` +
+      gs.map(g => `<tr><td>${esc(g.name)}</td><td>${g.source}</td><td>${+g.value.toFixed(4)}${g.unit ? " " + g.unit : ""}</td><td>${g.trigger ?? "—"}</td><td>${badge(g.status)}</td>` +
+        `<td>${g.locked ? `<span class="lock">LOCKED</span> recovers ${utc(g.recover_at)}` : "—"}</td><td><small>${esc(g.detail)}</small></td></tr>`).join("");
   }
   function drawApiHealth(h) {
-    el("api-health").innerHTML = h == null ? `<tr><td class="muted">API health is not recorded.</td></tr>` :
+    el("api-health").innerHTML =
       `<tr><th>responses</th><th>429</th><th>418</th><th>401</th><th>−1021</th><th>no response</th><th>weight used (1m)</th><th>latency</th><th>last</th></tr>` +
-      `<tr><td>${h.total}</td><td>${h.http_429}</td><td>${h.http_418}</td><td>${h.http_401}</td><td>${h.code_1021}</td><td>${h.no_response}</td>` +
+      `<tr><td>${h.total}</td><td>${h.http_429}</td><td>${h.http_418}</td><td>${h.http_401}</td><td>${h.clock_1021}</td><td>${h.no_response}</td>` +
       `<td>${h.used_weight_1m ?? "—"}</td><td>${h.latency_ms == null ? "—" : h.latency_ms + " ms"}</td><td>${utc(h.last_at)}</td></tr>`;
+    el("clock-offset").innerHTML = h.clock.length
+      ? `<tr><th>collector shard</th><th>clock offset to the exchange</th><th>measured</th><th>heartbeat</th></tr>` + h.clock.map(c =>
+        `<tr><td>${esc(c.shard)}</td><td class="num">${c.offset_ms >= 0 ? "+" : ""}${c.offset_ms.toFixed(1)} ms</td><td>${c.measured_at ? utc(new Date(c.measured_at * 1000).toISOString()) : "—"}</td><td>${badge(c.ok ? "ok" : "unknown", c.ok ? "lease held" : "no recent heartbeat")}</td></tr>`).join("")
+      : `<tr><td class="muted">Clock offset: no collector of this venue has measured it yet.</td></tr>`;
   }
-  function drawBreaches(timeline) {
+  function drawBreaches(minutes) {
     const stretches = [];
-    for (const m of timeline) {
-      const kind = m.compliant === false ? "non-compliant" : m.compliant == null ? "unknown (no data)" : null;
-      const last = stretches[stretches.length - 1];
+    for (const m of minutes) {
+      const kind = kindOf(m), last = stretches[stretches.length - 1];
       if (kind && last && last.kind === kind && Date.parse(m.minute) - Date.parse(last.end) === 60000) last.end = m.minute;
       else if (kind) stretches.push({kind, start: m.minute, end: m.minute});
     }
     const recent = stretches.slice(-10).reverse();
+    const status = {non_compliant: "breach", exempt: "warning", unknown: "unknown", excused: "not_judged"};
     el("breaches").innerHTML = recent.length
-      ? `<tr><th>from</th><th>to (incl.)</th><th>minutes</th><th>kind</th></tr>` + recent.map(s => `<tr><td>${utc(s.start)}</td><td>${utc(s.end)}</td><td>${(Date.parse(s.end) - Date.parse(s.start)) / 60000 + 1}</td><td>${badge(s.kind === "non-compliant" ? "breach" : "unknown")} ${s.kind}</td></tr>`).join("")
-      : `<tr><td class="muted">${timeline.length ? "Every closed minute today was compliant." : "No closed minute under obligation yet today."}</td></tr>`;
+      ? `<tr><th>from</th><th>to (incl.)</th><th>minutes</th><th>kind</th></tr>` + recent.map(s => `<tr><td>${utc(s.start)}</td><td>${utc(s.end)}</td><td>${(Date.parse(s.end) - Date.parse(s.start)) / 60000 + 1}</td><td>${badge(status[s.kind])} ${OUTCOME[s.kind][0]}</td></tr>`).join("")
+      : `<tr><td class="muted">${minutes.length ? "Every closed minute today was compliant." : "No closed minute under obligation yet today."}</td></tr>`;
   }
   function refreshState() {
     return getJSON(`${LCM.api}state/`).then(s => {
-      state = s;
-      drawUptime(s.uptime_timeline, s.uptime); drawBook(s.book); drawBehaviour(s.behaviour); drawApiHealth(s.api_health); drawBreaches(s.uptime_timeline);
+      row = {...s.row, live: row.live.ts && s.row.live.ts && row.live.ts > s.row.live.ts ? row.live : s.row.live};
+      drawUptime(s.uptime_today, s.row.uptime); drawBook(s.book); drawBehaviour(s.behaviour); drawApiHealth(s.api_health);
+      drawBreaches(s.uptime_today.minutes);
       renderCards();
     }).catch(err => { el("book-text").textContent = `refresh failed: ${err.message}`; });
   }
@@ -212,8 +239,9 @@
       if (msg.type !== "updates") return;
       for (const u of msg.updates) {
         if (u.market_id !== LCM.marketId) continue;
-        live = u.live;
-        if (mode === "live") extendLive(u.live);
+        row.live = u.live;
+        row.status = u.status;
+        if (mode === "live" && u.live.ts) extendLive(u.live);
       }
       renderCards();
     },

@@ -50,7 +50,31 @@ def test_market_page_and_its_apis(client, viewer):
     live = client.get(f"/api/markets/{m.id}/live/?seconds=10").json()
     assert len(live["ts"]) == 10 and live["spread_pct"].count(None) >= 8
     state = client.get(f"/api/markets/{m.id}/state/").json()
-    assert state["uptime"]["required_pct"] == 98.0 and state["book"]["bids"] is None
+    assert state["row"]["uptime"] == {"status": "unknown", "required_pct": 98.0, "judged": False}  # engine not run yet
+    assert state["book"]["bids"] is None
+    # Judged now by the engine: no minute bar was rolled up, so every closed minute today is unknown.
+    assert {m["outcome"] for m in state["uptime_today"]["minutes"]} <= {"unknown"}
+    assert state["api_health"]["total"] == 0 and state["api_health"]["clock"] == []
+
+
+def test_api_health_csv_is_for_operators(client, viewer, operator):
+    from collectors.models import ApiResponse
+
+    m = make_market()
+    ApiResponse.objects.create(venue=m.venue, at=utcnow() - timedelta(minutes=5), method="GET", path="/api/v3/depth",
+                               http_status=429, latency_ms=12.5, retry_after_s=3)
+    ApiResponse.objects.create(venue=m.venue, at=utcnow() - timedelta(hours=25), method="GET", path="/api/v3/old",
+                               http_status=200, latency_ms=1.0)
+    client.force_login(viewer)
+    assert client.get("/api/api-health/export-24h.csv").status_code == 403
+    assert b"export-24h.csv" not in client.get(f"/markets/{m.id}/").content
+    client.force_login(operator)
+    assert b"export-24h.csv" in client.get(f"/markets/{m.id}/").content
+    response = client.get("/api/api-health/export-24h.csv")
+    lines = response.content.decode().splitlines()
+    assert response.status_code == 200 and response["Content-Type"] == "text/csv"
+    assert lines[0].startswith("at,venue,method,path,http_status") and len(lines) == 2  # the 25 h old one is out
+    assert "/api/v3/depth,429" in lines[1]
 
 
 def test_unknown_market_and_bad_dates_get_clear_errors(client, viewer):
