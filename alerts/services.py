@@ -78,12 +78,14 @@ def evaluate_all(*, now: datetime | None = None) -> int:
     all markets together, so the pass costs the same number of queries at any number of markets."""
     now = now or timezone.now()
     markets = {m.id: m for m in active_markets()}
-    terms = _terms_in_force(market_ids=list(markets), now=now)
+    rules = list(AlertRule.objects.filter(enabled=True, market_id__in=list(markets)))
+    terms = _terms_in_force(market_ids=sorted({rule.market_id for rule in rules}), now=now)
     observed = signals.signals_of_markets(markets=[markets[m] for m in terms], now=now)
     judged = []
-    for rule in AlertRule.objects.filter(enabled=True, market_id__in=list(terms)):
-        rule.market = markets[rule.market_id]  # shared, not one copy per rule
-        judged.append(_judge(rule, observed[rule.market_id], terms[rule.market_id]))
+    for rule in rules:
+        if rule.market_id in terms:
+            rule.market = markets[rule.market_id]  # shared, not one copy per rule
+            judged.append(_judge(rule, observed[rule.market_id], terms[rule.market_id]))
     return record_verdicts(judged=judged, now=now)
 
 
