@@ -1,90 +1,130 @@
+"""The dashboard's reads show the compliance engine's verdicts (hand-computed expectations below)."""
 from datetime import datetime, timedelta, timezone
 
 import pytest
 
+from compliance import judging
+from compliance.rollups import roll_up
 from dashboard import selectors
 
-from .conftest import make_market, sample, write_samples
+from .conftest import clear_samples, make_market, sample, write_samples
 
 pytestmark = pytest.mark.django_db
 
-NOW = datetime(2024, 3, 10, 1, 0, 30, tzinfo=timezone.utc)  # 60 closed minutes of the day
+DAY = datetime(2024, 3, 10, tzinfo=timezone.utc)
+NOW = DAY + timedelta(hours=1, seconds=30)  # 60 closed minutes of the day
 
 
 def minute(i, s=0):
-    return datetime(2024, 3, 10, 0, i, s, tzinfo=timezone.utc)
+    return DAY + timedelta(minutes=i, seconds=s)
 
 
-def test_uptime_counts_non_compliant_and_unknown_minutes_against_the_budget():
-    m = make_market()  # tier 1 preset: target ≤ 0.5 %, depth ≥ $25k, uptime 98 %
+def judged(market, now=NOW):
+    """Run the engine as beat does: roll the minutes up, judge the day so far."""
+    roll_up(start=DAY, end=now, market_ids=[market.id])
+    judging.judge_day(market=market, day=DAY.date(), now=now)
+
+
+def row_of(symbol, now=NOW):
+    return next(r for r in selectors.overview_rows(now=now) if r["symbol"] == symbol)
+
+
+def test_overview_uptime_is_the_engines_with_the_breach_budget():
+    # Tier 1 preset: target ≤ 0.5 %, max 0.8 %, depth ≥ $25k, uptime 98 %; no volatility (mid constant).
+    m = make_market("BTCUSDT", effective_from=DAY)
     rows = [sample(m.id, minute(i, s)) for i in range(50) for s in (0, 30)]
     rows += [sample(m.id, minute(i), spread=0.6) for i in range(50, 55)]  # above target: not compliant
     rows += [sample(m.id, minute(i), valid=False) for i in range(55, 60)]  # crossed book: unknown
     write_samples(rows)
-    u = selectors.uptime_today([m.id], now=NOW)[m.id]
-    assert u["compliant_minutes"] == 50 and u["elapsed_minutes"] == 60 and u["unknown_minutes"] == 5
-    assert u["uptime_pct"] == pytest.approx(83.33)
-    assert u["budget_minutes"] == pytest.approx(28.8)  # 1440 × 2 %
-    assert u["budget_left_minutes"] == pytest.approx(18.8)
-    assert u["status"] == selectors.OK
+    judged(m)
+    u = row_of("BTCUSDT")["uptime"]
+    assert (u["minutes_elapsed"], u["compliant_minutes"], u["non_compliant_minutes"], u["unknown_minutes"]) == (60, 50, 5, 5)
+    assert u["raw_pct"] == pytest.approx(50 / 60 * 100)  # 83.33 %
+    assert u["budget_allowed_minutes"] == pytest.approx(28.8)  # 1440 × 2 %
+    assert u["breach_budget_minutes"] == 18  # floor(28.8 − 10)
+    assert u["status"] == "ok"  # 10 lost < 90 % of 28.8
+    assert u["judged_until"] == minute(60).isoformat()
 
 
-def test_uptime_is_unrecoverable_once_the_budget_is_spent():
-    # DESIGN.md worked check: 1411 of 1440 fails 98 % — 29 bad minutes exceed the 28.8-minute budget.
-    m = make_market()
+def test_uptime_is_a_breach_once_unrecoverable_and_escalation_follows():
+    # DESIGN.md worked check: 29 lost minutes exceed the 28.8-minute budget of a 98 % day.
+    m = make_market("BTCUSDT", effective_from=DAY)
+    write_samples([sample(m.id, minute(i)) for i in range(31)])  # minutes 31–59: no data (unknown)
+    judged(m)
+    row = row_of("BTCUSDT")
+    assert row["uptime"]["compliant_minutes"] == 31 and row["uptime"]["breach_budget_minutes"] == -1
+    assert row["uptime"]["status"] == "breach" and row["status"] == "breach"
+    assert row["escalation"] == {"level": "warning", "violation_days_90d": 1}  # the uptime violation
+
+
+def test_an_excused_outage_is_left_out_of_the_budget(admin):
+    m = make_market("BTCUSDT", effective_from=DAY)
     write_samples([sample(m.id, minute(i)) for i in range(31)])
-    u = selectors.uptime_today([m.id], now=NOW)[m.id]
-    assert u["compliant_minutes"] == 31
-    assert u["budget_left_minutes"] == pytest.approx(28.8 - 29)
-    assert u["status"] == selectors.BREACH and "unrecoverable" in u["text"]
+    judging.excuse_outage(market=m, start=minute(31), end=minute(60), reason="exchange maintenance", excused_by=admin)
+    judged(m)
+    u = row_of("BTCUSDT")["uptime"]
+    assert u["excused_minutes"] == 29 and u["unknown_minutes"] == 0
+    assert u["budget_allowed_minutes"] == pytest.approx((1440 - 29) * 0.02)  # 28.22
+    assert u["breach_budget_minutes"] == 28 and u["status"] == "ok"
+    assert u["raw_pct"] == pytest.approx(100.0)  # 31 of 31 measured minutes
 
 
 def test_one_sample_out_of_range_spoils_the_minute_under_the_default_rule_but_not_under_share():
-    strict = make_market("AAAUSDT")
-    lenient = make_market("BBBUSDT", minute_rule="share", minute_rule_share_pct=50)
+    strict = make_market("AAAUSDT", effective_from=DAY)
+    lenient = make_market("BBBUSDT", effective_from=DAY, minute_rule="share", minute_rule_share_pct=50)
     for m in (strict, lenient):
         write_samples([sample(m.id, minute(0, 0)), sample(m.id, minute(0, 1)), sample(m.id, minute(0, 2), spread=0.7)])
-    now = minute(1, 5)
-    assert selectors.uptime_today([strict.id], now=now)[strict.id]["compliant_minutes"] == 0
-    assert selectors.uptime_today([lenient.id], now=now)[lenient.id]["compliant_minutes"] == 1
+        judged(m, now=minute(1, 5))
+    assert row_of("AAAUSDT", now=minute(1, 5))["uptime"]["compliant_minutes"] == 0
+    assert row_of("BBBUSDT", now=minute(1, 5))["uptime"]["compliant_minutes"] == 1
 
 
-def test_depth_counts_for_uptime_per_the_obligation():
-    m = make_market()
-    write_samples([sample(m.id, minute(0), bid_usd=5_000, ask_usd=5_000)])  # $10k < $25k minimum
-    assert selectors.uptime_today([m.id], now=minute(1, 1))[m.id]["compliant_minutes"] == 0
-
-
-def test_judge_sample_statuses():
-    m = make_market()
-    limits = selectors.limits_for_markets([m.id], now=NOW)[m.id]
+def test_the_live_book_is_judged_by_the_engines_rule(settings):
+    m = make_market("BTCUSDT", effective_from=DAY)
     fresh = NOW - timedelta(seconds=1)
-    judged = selectors.judge_sample(sample(m.id, fresh, spread=0.9), limits, now=NOW)
-    assert judged["spread"]["status"] == selectors.BREACH and "0.8" in judged["spread"]["text"]
-    judged = selectors.judge_sample(sample(m.id, fresh, spread=0.6), limits, now=NOW)
-    assert judged["spread"]["status"] == selectors.WARNING
-    judged = selectors.judge_sample(sample(m.id, fresh, bid_usd=13_000, ask_usd=13_000, complete=False), limits, now=NOW)
-    assert judged["depth"]["status"] == selectors.WARNING and "lower bound" in judged["depth"]["text"]
-    assert judged["depth_lower_bound"] and judged["depth_bid_complete"] is False
-    judged = selectors.judge_sample(sample(m.id, fresh, bid_usd=10_000, ask_usd=10_000), limits, now=NOW)
-    assert judged["depth"]["status"] == selectors.BREACH
-
-
-def test_a_stale_sample_is_unknown_never_ok(settings):
-    m = make_market()
-    limits = selectors.limits_for_markets([m.id], now=NOW)[m.id]
+    cases = [
+        (dict(spread=0.9), "spread_pct", "breach"),  # above the 0.8 % maximum
+        (dict(spread=0.75), "spread_pct", "warning"),  # above 90 % of it (0.72 %)
+        (dict(spread=0.6), "spread_pct", "ok"),  # above target (uptime suffers) but not a KPI warning
+        (dict(bid_usd=13_000, ask_usd=13_000), "depth_usd", "warning"),  # $26k: under 10 % headroom over $25k
+        (dict(bid_usd=10_000, ask_usd=10_000), "depth_usd", "breach"),
+    ]
+    for kwargs, kpi, status in cases:
+        write_samples([sample(m.id, fresh, **kwargs)])
+        live = row_of("BTCUSDT")["live"]
+        assert live["kpis"][kpi]["status"] == status, (kwargs, live["kpis"])
+        clear_samples()
+    write_samples([sample(m.id, fresh, complete=False)])
+    live = row_of("BTCUSDT")["live"]
+    assert live["depth_lower_bound"] and live["depth_bid_complete"] is False
     old = NOW - timedelta(seconds=settings.STALE_AFTER_SECONDS + 1)
-    judged = selectors.judge_sample(sample(m.id, old), limits, now=NOW)
-    assert judged["stale"] and judged["spread"]["status"] == selectors.UNKNOWN and judged["depth"]["status"] == selectors.UNKNOWN
+    write_samples([sample(m.id, old)])
+    m2 = make_market("ETHUSDT", effective_from=DAY)
+    write_samples([sample(m2.id, old)])
+    row = row_of("ETHUSDT")
+    assert row["live"]["stale"] and row["live"]["kpis"]["spread_pct"]["status"] == "unknown" and row["status"] == "unknown"
 
 
 def test_overview_marks_a_market_without_data_stale_and_a_breaching_one_breach():
-    quiet = make_market("QUIETUSDT")
+    make_market("QUIETUSDT")
     wide = make_market("WIDEUSDT")
     write_samples([sample(wide.id, NOW - timedelta(seconds=1), spread=1.2)])
     rows = {r["symbol"]: r for r in selectors.overview_rows(now=NOW)}
-    assert rows["QUIETUSDT"]["live"]["stale"] and rows["QUIETUSDT"]["status"] == selectors.UNKNOWN
-    assert rows["WIDEUSDT"]["live"]["spread"]["status"] == selectors.BREACH and rows["WIDEUSDT"]["status"] == selectors.BREACH
+    assert rows["QUIETUSDT"]["live"]["stale"] and rows["QUIETUSDT"]["status"] == "unknown"
+    assert rows["QUIETUSDT"]["live"]["ts"] is None
+    assert rows["WIDEUSDT"]["live"]["kpis"]["spread_pct"]["status"] == "breach" and rows["WIDEUSDT"]["status"] == "breach"
+
+
+def test_uptime_today_lists_the_engines_minute_outcomes_and_curve():
+    m = make_market("BTCUSDT", effective_from=DAY)
+    write_samples([sample(m.id, minute(i)) for i in range(20)] + [sample(m.id, minute(20), spread=0.6)])
+    roll_up(start=DAY, end=minute(30), market_ids=[m.id])
+    today = selectors.uptime_today(m.id, now=minute(30, 1))
+    outcomes = [x["outcome"] for x in today["minutes"]]
+    assert outcomes == ["compliant"] * 20 + ["non_compliant"] + ["unknown"] * 9
+    # one point per quarter hour and the last closed minute: 15/15, 20/30
+    assert [(c["minute"], round(c["raw_pct"], 2)) for c in today["curve"]] == [
+        (minute(15).isoformat(), 100.0), (minute(30).isoformat(), 66.67)]
 
 
 def test_live_series_has_a_null_for_every_second_without_valid_data():
@@ -94,12 +134,14 @@ def test_live_series_has_a_null_for_every_second_without_valid_data():
     assert series["spread_pct"] == [0.05, None, None, 0.05, 0.05]
 
 
-def test_minute_bars_and_the_previous_period():
+def test_history_is_the_engines_minute_bars_and_the_previous_period():
     m = make_market()
     write_samples([sample(m.id, minute(0, 0), spread=0.1), sample(m.id, minute(0, 1), spread=0.3), sample(m.id, minute(2))])
+    roll_up(start=minute(0), end=minute(3), market_ids=[m.id])
     bars = selectors.minute_bars(m.id, start=minute(0), end=minute(3), compare=True)
     assert bars["current"]["spread_avg"] == [pytest.approx(0.2), None, pytest.approx(0.05)]
     assert bars["current"]["spread_max"][0] == pytest.approx(0.3)
+    assert bars["current"]["coverage"] == [pytest.approx(2 / 60, abs=1e-4), None, pytest.approx(1 / 60, abs=1e-4)]
     assert bars["previous"]["spread_avg"] == [None, None, None]  # 23:57–00:00 the day before: no data
 
 
