@@ -9,6 +9,7 @@ caches what moves at most once a minute.
 from __future__ import annotations
 
 import hashlib
+import json
 from datetime import datetime, timedelta, timezone
 
 from django.core.cache import cache

@@ -103,3 +103,11 @@ def write_book(market_id, ts, bids, asks, update_id=1):
             [market_id, ts, update_id, json.dumps([[str(p), str(q)] for p, q in bids]),
              json.dumps([[str(p), str(q)] for p, q in asks])],
         )
+
+
+@pytest.fixture(autouse=True)
+def no_cached_verdicts():
+    """The dashboard caches the engine's verdicts per minute, keyed by ids a flushed test database reuses."""
+    from django.core.cache import cache
+
+    cache.clear()
