@@ -1,17 +1,21 @@
 """The local order book: price levels of one market, kept as the venue's diffs dictate.
 
-Layout, chosen so that the work per changed level stays a few dict operations and the rest
-waits for the 1 s sample:
+Layout, chosen so that the work per changed level is a few dict operations and one multiply-add,
+and a sample reads only what it needs:
 
-- each side is a dict price -> quantity and its best price, which a level can only improve or,
-  when it is the best and goes away, make one C-level max/min over the side recompute;
-- for the sample, levels are grouped in price buckets (bucket = int(price × per_bucket), about
-  0.01 % of the price wide) with the sum of price × quantity per bucket and a sorted list of the
-  non-empty buckets. Events only note which prices changed; the buckets they touch are brought
-  up to date when a sample, an iteration or the band depth needs them. Depth within a band is
-  then the bucket sums inside it plus the levels of the one bucket holding the edge, and walking
-  from the touch sorts one bucket at a time. int(price × per_bucket) never decreases as the price
-  grows, so bucket order is price order.
+- each side is a dict price -> quantity. A level is handled by its key, sign × price (-price for
+  bids, price for asks), so that "better" means "smaller key" on both sides and one loop serves
+  both;
+- the best key is tracked as levels arrive; when the best level goes away the next comes from a
+  heap of the side's keys (pushed when a level appears, dropped lazily when found removed at the
+  top), not from a pass over the side. Walks from the touch (slippage, top-N evidence) read the
+  heap best first without consuming it;
+- depth within a band is kept as it changes: a threshold key sits a little inside the band's edge,
+  the sum of price × quantity of the levels at or better than it is updated per level, and the
+  levels beyond it are kept in a short sorted list of keys; the band's depth is that sum plus the
+  listed levels up to the edge. The first band read places the threshold (one pass over the
+  side); it moves only when the edge leaves a margin around it (the mid moved), and the sum is
+  re-added from the levels every RESUM_EVERY reads to bound float drift.
 
 Prices and quantities arrive as strings; float() of the same string is always the same float,
 so a level is removed by exact key match.
@@ -23,11 +27,13 @@ correctly", the NOTE on the snapshot limit). ``known_bid_edge`` / ``known_ask_ed
 deepest snapshot prices (None when the snapshot held the whole side).
 """
 from bisect import bisect_left, bisect_right, insort
+from heapq import heapify, heappop, heappush
 from itertools import compress, islice
 from operator import itemgetter
 
-BUCKET_FRACTION = 1e-4  # bucket width relative to the price at the snapshot
 INFINITY = float("inf")
+THRESHOLD_MARGIN = 0.0025  # the band sum's threshold sits this far (relative) inside the band's edge
+RESUM_EVERY = 32  # band reads between exact re-sums of the threshold sum
 
 # Valid `limit` values of GET /api/v3/depth and /fapi/v1/depth (market_data_endpoints, Order Book).
 # A snapshot of exactly one of these sizes is taken as truncated when the request limit is unknown.
@@ -38,108 +44,140 @@ _qty_of = itemgetter(1)
 
 
 class BookSide:
-    __slots__ = ("is_bid", "per_bucket", "qty_of", "best", "changed", "members", "sums", "buckets")
+    __slots__ = ("sign", "qty_of", "best_key", "heap", "threshold", "inner_sum", "outer", "reads")
 
-    def __init__(self, is_bid, per_bucket=1.0):
-        self.is_bid = is_bid
-        self.per_bucket = per_bucket  # 1 / bucket width
+    def __init__(self, is_bid):
+        self.sign = -1.0 if is_bid else 1.0  # key = sign × price: the better level has the smaller key
         self.qty_of = {}  # price -> quantity
-        self.best = None
-        self.changed = {}  # price -> its quantity when the buckets were last brought up to date (None: absent)
-        self.members = {}  # bucket -> set of prices
-        self.sums = {}  # bucket -> sum of price × quantity
-        self.buckets = []  # non-empty buckets, ascending
+        self.best_key = INFINITY  # INFINITY: empty side
+        self.heap = []  # keys of the levels, best on top; may hold keys of removed levels
+        self.threshold = INFINITY  # threshold key; INFINITY: no band sum placed yet (all levels count)
+        self.inner_sum = 0.0  # Σ price × qty of the levels whose key <= threshold
+        self.outer = []  # keys of the levels beyond the threshold, ascending
+        self.reads = 0
+
+    @property
+    def is_bid(self):
+        return self.sign < 0.0
+
+    @property
+    def best(self):
+        best_key = self.best_key
+        return None if best_key == INFINITY else self.sign * best_key
 
     def load(self, levels):
         prices, qtys = _parse(levels)
         qty_of = self.qty_of = dict(compress(zip(prices, qtys), qtys))
-        self.changed = dict.fromkeys(qty_of)
-        if qty_of:
-            self.best = max(qty_of) if self.is_bid else min(qty_of)
+        sign = self.sign
+        self.heap = heap = [sign * price for price in qty_of]
+        heapify(heap)
+        self.best_key = heap[0] if heap else INFINITY
+        self.threshold = INFINITY
+        self.inner_sum = sum(price * qty for price, qty in qty_of.items())
+        self.outer = []
 
-    def apply(self, levels, float=float, infinity=INFINITY):
-        # float/infinity as locals: this loop runs once per changed level, the replay's hot path.
+    def apply(self, levels, float=float, infinity=INFINITY, heappush=heappush):
+        # float/infinity/heappush as locals: this loop runs once per changed level, the hot path.
         qty_of = self.qty_of
-        note = self.changed.setdefault  # keeps the quantity before the first change since the last sample
-        best = self.best
+        get = qty_of.get
+        pop = qty_of.pop
+        sign = self.sign
+        best_key = self.best_key
+        heap = self.heap
+        threshold = self.threshold
+        inner_sum = self.inner_sum
         best_removed = False
-        is_bid = self.is_bid
         for price_text, qty_text in levels:
             price = float(price_text)
             qty = float(qty_text)
             if 0.0 < qty < infinity and 0.0 < price < infinity:
-                note(price, qty_of.get(price))
+                key = sign * price
+                old = get(price)
                 qty_of[price] = qty
-                if best is None or (price > best if is_bid else price < best):
-                    best = price
+                if old is None:
+                    old = 0.0
+                    heappush(heap, key)
+                    if key < best_key:
+                        best_key = key
+                    if key > threshold:
+                        insort(self.outer, key)
+                if key <= threshold:
+                    inner_sum += price * (qty - old)
             elif qty == 0.0:
                 # Removing a level the book does not hold is normal (futures "How to manage a
                 # local order book correctly", step 9).
-                old = qty_of.pop(price, None)
+                old = pop(price, None)
                 if old is not None:
-                    note(price, old)
-                    if price == best:
+                    key = sign * price
+                    if key == best_key:
                         best_removed = True
+                    if key <= threshold:
+                        inner_sum -= price * old
+                    else:
+                        outer = self.outer
+                        del outer[bisect_left(outer, key)]
             else:
-                self.best = best
+                self.best_key = best_key
+                self.inner_sum = inner_sum
                 raise ValueError(f"level [{price_text!r}, {qty_text!r}] is not a positive finite price and "
                                  "a non-negative finite quantity")
-        if best_removed and best not in qty_of:
-            # The next best: one C-level pass over the side, only when the touch level went away.
-            best = (max(qty_of) if is_bid else min(qty_of)) if qty_of else None
-        self.best = best
+        self.inner_sum = inner_sum
+        if best_removed and sign * best_key not in qty_of:
+            # The next best: the heap's top, once the keys of removed levels above it are dropped.
+            while heap and sign * heap[0] not in qty_of:
+                heappop(heap)
+            best_key = heap[0] if heap else INFINITY
+        self.best_key = best_key
+        if len(heap) > 2 * len(qty_of) + 1024:
+            self.heap = heap = [sign * price for price in qty_of]
+            heapify(heap)
 
-    def refresh(self):
-        """Bring the buckets, their members and sums up to date with the changed prices."""
-        changed = self.changed
-        if not changed:
-            return
-        per_bucket = self.per_bucket
+    def band_notional(self, edge):
+        """Σ price × qty of the levels priced >= edge (bids) or <= edge (asks)."""
+        sign = self.sign
+        edge_key = sign * edge
+        threshold = self.threshold
+        self.reads += 1
+        if not (threshold <= edge_key <= threshold + 2 * THRESHOLD_MARGIN * abs(edge_key)) or \
+                self.reads % RESUM_EVERY == 0:
+            self._place_threshold(edge_key - THRESHOLD_MARGIN * abs(edge_key))
+        total = self.inner_sum
+        outer = self.outer
         qty_of = self.qty_of
-        members = self.members
-        sums = self.sums
-        for price, old in changed.items():
-            new = qty_of.get(price)
-            bucket = int(price * per_bucket)
-            if old is None:
-                if new is None:
-                    continue  # came and went between two samples
-                group = members.get(bucket)
-                if group is None:
-                    members[bucket] = {price}
-                    sums[bucket] = price * new
-                    insort(self.buckets, bucket)
-                else:
-                    group.add(price)
-                    sums[bucket] += price * new
-            elif new is None:
-                group = members[bucket]
-                group.discard(price)
-                if group:
-                    sums[bucket] -= price * old
-                else:
-                    # Dropping the emptied bucket also drops its sum's rounding residue.
-                    del members[bucket]
-                    del sums[bucket]
-                    buckets = self.buckets
-                    del buckets[bisect_left(buckets, bucket)]
-            else:
-                sums[bucket] += price * (new - old)
-        changed.clear()
+        for key in outer[:bisect_right(outer, edge_key)]:
+            price = sign * key
+            total += price * qty_of[price]
+        return total
+
+    def _place_threshold(self, threshold):
+        sign = self.sign
+        self.threshold = threshold
+        self.inner_sum = sum(price * qty for price, qty in self.qty_of.items() if sign * price <= threshold)
+        self.outer = sorted(key for key in map(sign.__mul__, self.qty_of) if key > threshold)
 
     def levels(self):
-        """(price, qty) best first, lazily: a reader that stops early sorts only what it read."""
-        self.refresh()
+        """(price, qty) best first, lazily: a best-first walk of the heap that leaves it intact."""
+        heap = self.heap
+        size = len(heap)
+        if not size:
+            return
         qty_of = self.qty_of
-        members = self.members
-        if self.is_bid:
-            for bucket in reversed(self.buckets):
-                for price in sorted(members[bucket], reverse=True):
-                    yield price, qty_of[price]
-        else:
-            for bucket in self.buckets:
-                for price in sorted(members[bucket]):
-                    yield price, qty_of[price]
+        sign = self.sign
+        last = None
+        frontier = [(heap[0], 0)]
+        while frontier:
+            key, index = heappop(frontier)
+            child = 2 * index + 1
+            if child < size:
+                heappush(frontier, (heap[child], child))
+                if child + 1 < size:
+                    heappush(frontier, (heap[child + 1], child + 1))
+            price = sign * key
+            qty = qty_of.get(price)
+            # Keys of removed levels are skipped; a level removed and added again has two keys.
+            if qty is not None and key != last:
+                last = key
+                yield price, qty
 
 
 def _parse(levels):
@@ -176,10 +214,6 @@ class OrderBook:
         been cut, so its deepest price becomes the known edge.
         """
         self.clear()
-        reference = _parse(bids or asks)[0][:1] or [1.0]
-        per_bucket = 1.0 / (reference[0] * BUCKET_FRACTION)
-        self.bid = BookSide(True, per_bucket)
-        self.ask = BookSide(False, per_bucket)
         self.bid.load(bids)
         self.ask.load(asks)
         self.update_id = update_id
@@ -221,42 +255,16 @@ class OrderBook:
         return self.bid.best, self.ask.best
 
     def crossed(self):
-        best_bid = self.bid.best
-        best_ask = self.ask.best
-        return best_bid is not None and best_ask is not None and best_bid >= best_ask
+        # best bid >= best ask, in keys; an empty side's INFINITY key never crosses.
+        return -self.bid.best_key >= self.ask.best_key
 
     def band_notional(self, bid_floor, ask_ceiling):
         """(Σ price × qty of bids priced >= bid_floor, Σ of asks priced <= ask_ceiling), in quote.
 
         The same sums as compliance.metrics.depth_within_band over the in-band levels (held equal
-        by tests/collectors/test_book_band_sums.py): the bucket sums inside the band plus the
-        levels of the bucket holding the edge.
+        by tests/collectors/test_book_band_sums.py), kept as the levels change (BookSide).
         """
-        side = self.bid
-        side.refresh()
-        bid_quote = 0.0
-        edge = int(bid_floor * side.per_bucket)
-        group = side.members.get(edge)
-        if group:
-            qty_of = side.qty_of
-            for price in group:
-                if price >= bid_floor:
-                    bid_quote += price * qty_of[price]
-        buckets = side.buckets
-        bid_quote += sum(map(side.sums.__getitem__, buckets[bisect_right(buckets, edge):]))
-        side = self.ask
-        side.refresh()
-        ask_quote = 0.0
-        edge = int(ask_ceiling * side.per_bucket)
-        group = side.members.get(edge)
-        if group:
-            qty_of = side.qty_of
-            for price in group:
-                if price <= ask_ceiling:
-                    ask_quote += price * qty_of[price]
-        buckets = side.buckets
-        ask_quote += sum(map(side.sums.__getitem__, buckets[:bisect_left(buckets, edge)]))
-        return bid_quote, ask_quote
+        return self.bid.band_notional(bid_floor), self.ask.band_notional(ask_ceiling)
 
     def bids(self):
         """All bid levels as (price, qty), best first (lazy)."""

@@ -131,14 +131,10 @@ class BookSync:
         return Outcome.SYNCED
 
     def _apply(self, event):
-        book = self.book
-        if event.final_id <= book.update_id:
+        last_id = self.book.update_id
+        if event.final_id <= last_id:
             return Outcome.STALE
-        if self.chained:
-            gap = event.prev_final_id != book.update_id
-        else:
-            gap = event.first_id > book.update_id + 1
-        if gap:
+        if (event.prev_final_id != last_id) if self.chained else (event.first_id > last_id + 1):
             self._lose_sync("gap", event)
             return Outcome.RESYNC
         return self._apply_levels(event)
