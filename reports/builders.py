@@ -77,7 +77,13 @@ class MarketEvidence:
 
 
 def iso(value: datetime | None) -> str | None:
-    return None if value is None else value.strftime("%Y-%m-%dT%H:%M:%SZ")
+    """UTC, to the second, with Z (isoformat is several times faster than strftime; the times
+    are UTC-aware throughout, so its first 19 characters are the UTC time)."""
+    if value is None:
+        return None
+    if value.utcoffset():
+        raise ValueError(f"{value!r} is not a UTC time.")
+    return value.isoformat()[:19] + "Z"
 
 
 def plain(value):

@@ -4,11 +4,10 @@ Same inputs, same bytes: keys sorted, rows in a stable order, every float writte
 fixed number of decimals, no generation time inside (that goes only in the PDF cover and the
 manifest's `generated` block). A regenerated report can then be compared with `sha256sum`.
 """
-import csv
 import hashlib
-import io
 import json
 import math
+import re
 from collections.abc import Iterable, Sequence
 
 # Six decimals: a spread in % to 1e-6 % and USD to a millionth of a cent, far below what
@@ -21,9 +20,9 @@ class ExportError(ValueError):
 
 
 def number_text(value: float) -> str:
-    if not math.isfinite(value):
-        raise ExportError(f"{value!r} cannot be exported: a report number must be finite.")
     text = f"{value:.{DECIMALS}f}"
+    if not text[-1].isdigit():  # 'nan', 'inf', '-inf': checked after formatting, once per number
+        raise ExportError(f"{value!r} cannot be exported: a report number must be finite.")
     return "0.000000" if text == "-0.000000" else text
 
 
@@ -60,26 +59,59 @@ def render_json(document: dict) -> bytes:
     return (_json_text(document, 1, 0) + "\n").encode()
 
 
-def _cell(value) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, float):
-        return number_text(value)
-    return str(value)
+_NEEDS_QUOTES = re.compile('[,"\r\n]')
+
+
+def _csv_text(value: str) -> str:
+    if _NEEDS_QUOTES.search(value):
+        return '"' + value.replace('"', '""') + '"'
+    return value
+
+
+def _float_column(values) -> list[str]:
+    cells = ["" if v is None else f"{v:.{DECIMALS}f}" for v in values]
+    joined = ",".join(cells)
+    if "n" in joined:  # 'nan', 'inf': a number cell has only digits, '-' and '.'
+        raise ExportError(f"A non-finite number cannot be exported: {next(v for v in values if v is not None and not math.isfinite(v))!r}.")
+    return [c if c != "-0.000000" else "0.000000" for c in cells] if "-0.000000" in joined else cells
+
+
+# How each column is written, by the types its values have (checked once per column).
+_COLUMN_FORMATS = (
+    ({float}, _float_column),
+    ({int}, lambda values: ["" if v is None else str(v) for v in values]),
+    ({bool}, lambda values: ["" if v is None else "true" if v else "false" for v in values]),
+    ({str}, lambda values: [_csv_text(v) if v else "" for v in values]),
+)
+
+
+def _column_cells(name: str, values: tuple) -> list[str]:
+    kinds = set(map(type, values)) - {type(None)}
+    if not kinds:
+        return [""] * len(values)
+    for allowed, render in _COLUMN_FORMATS:
+        if kinds <= allowed:
+            return render(values)
+    if kinds <= {int, float}:  # a float column with whole numbers given as ints
+        return _float_column([None if v is None else float(v) for v in values])
+    raise ExportError(f"Column {name!r} mixes {sorted(k.__name__ for k in kinds)}: no single CSV form.")
 
 
 def render_csv(columns: Sequence[str], rows: Iterable[Sequence]) -> bytes:
-    """RFC 4180 CSV (\\r\\n line ends) with a header; empty cell = no value (unknown)."""
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\r\n")
-    writer.writerow(columns)
-    for row in rows:
-        if len(row) != len(columns):
-            raise ExportError(f"A CSV row has {len(row)} cells for {len(columns)} columns: {row!r}.")
-        writer.writerow([_cell(v) for v in row])
-    return out.getvalue().encode()
+    """RFC 4180 CSV (\r\n line ends) with a header; empty cell = no value (unknown).
+
+    Written column by column: one formatting rule per column instead of a type test per cell
+    (a 100-market day is 2.3 M cells)."""
+    rows = list(rows)
+    widths = set(map(len, rows))
+    if widths - {len(columns)}:
+        bad = next(r for r in rows if len(r) != len(columns))
+        raise ExportError(f"A CSV row has {len(bad)} cells for {len(columns)} columns: {bad!r}.")
+    lines = [",".join(_csv_text(c) for c in columns)]
+    if rows:
+        cells = [_column_cells(name, values) for name, values in zip(columns, zip(*rows))]
+        lines += map(",".join, zip(*cells))
+    return ("\r\n".join(lines) + "\r\n").encode()
 
 
 def sha256_hex(content: bytes) -> str:
