@@ -7,6 +7,7 @@ Field meanings: reports/FORMAT.md.
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from decimal import Decimal
+from typing import NamedTuple
 
 FORMAT = "lcm.audit-report"
 FORMAT_VERSION = 1
@@ -24,8 +25,9 @@ INCIDENT_COLUMNS = (
 STATUSES = ("compliant", "exempt", "excused", "non_compliant", "unknown", "no_obligation")
 
 
-@dataclass(frozen=True)
-class MinuteBar:
+class MinuteBar(NamedTuple):
+    """One row of minute_bars.csv (a named tuple: a 100-market day is 144,000 of them)."""
+
     minute: datetime
     obligation_version: int | None
     status: str

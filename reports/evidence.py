@@ -215,12 +215,11 @@ def _verdict_block(verdict: evaluation.PeriodVerdict, stats: dict) -> dict:
     }
 
 
-def _incidents(records: list[evaluation.MinuteRecord], exempt: set[datetime], version_of: dict) -> list[Incident]:
+def _incidents(records: list[evaluation.MinuteRecord], statuses: list[str], version_of: dict) -> list[Incident]:
     """Runs of consecutive judged minutes that were not compliant (or had no data), per version."""
     incidents = []
     run = None
-    for r in records + [None]:
-        status = None if r is None else minute_status(r, exempt)
+    for r, status in zip(records + [None], statuses + [None]):
         kind = {"non_compliant": "non_compliant", "exempt": "non_compliant", "unknown": "outage", "excused": "outage"}.get(status)
         version = None if r is None else version_of[r.terms.version_id]
         if run is not None and (kind != run["kind"] or version != run["version"] or r.minute != run["end"]):
@@ -325,7 +324,7 @@ def current_stored_days(market_ids: list[int], days: list[date]) -> tuple[dict, 
     return current(scores), current(results)
 
 
-def daily_results(market_id: int, by_day, exempt, stored: dict) -> list[dict]:
+def daily_results(market_id: int, by_day, verdict_of, stored: dict) -> list[dict]:
     """Each whole UTC day's verdict: the engine's stored DailyResult when current, else judged
     from the report's minutes (the same evaluation.period_verdict)."""
     out = []
@@ -337,7 +336,7 @@ def daily_results(market_id: int, by_day, exempt, stored: dict) -> list[dict]:
                         "uptime_adjusted_pct": row.uptime_adjusted_pct, "uptime_required_pct": row.uptime_required_pct,
                         "passed": row.passed})
         elif len(day_records) == 1440:
-            v = evaluation.period_verdict(day_records, exempt, minutes_total=len(day_records))
+            v = verdict_of(day_records)
             out.append({"day": day.isoformat(), "source": "computed", "minutes": v.minutes_elapsed,
                         "unknown_minutes": float(v.unknown_minutes), "uptime_raw_pct": v.uptime_raw_pct,
                         "uptime_adjusted_pct": v.uptime_adjusted_pct,
@@ -603,29 +602,39 @@ def _market_evidence(market, start, end, periods, span, percentiles, piece_of, *
                      orders, fills, reported, volume_30d) -> MarketEvidence:
     records, exempt = span.records, span.exempt
     version_of = {v.id: v.version for _, _, v in periods}
+    statuses = [minute_status(r, exempt) for r in records]
     by_version = _grouped(records, key=lambda r: r.terms.version_id)
+    verdicts: dict[tuple, evaluation.PeriodVerdict] = {}
+
+    def verdict_of(rs: list) -> evaluation.PeriodVerdict:
+        # A one-version day's version, total and day are the same minutes: judged once.
+        key = (rs[0].minute, rs[-1].minute, len(rs)) if rs else ()
+        if key not in verdicts:
+            verdicts[key] = evaluation.period_verdict(rs, exempt, minutes_total=len(rs))
+        return verdicts[key]
+
     results = []
     for lo, hi, version in periods:
         own = by_version.get(version.id, [])
-        verdict = evaluation.period_verdict(own, exempt, minutes_total=len(own))
+        verdict = verdict_of(own)
         pcts, _, _ = percentiles[piece_of[(market.id, version.id)]]
         stats = _with_percentiles(bar_statistics([r.bar for r in own if r.bar is not None], version.spread_denominator), pcts)
         results.append({"obligation_version": version.version, "obligation_version_id": version.id, "from": lo, "to": hi,
                         **_verdict_block(verdict, stats)})
-    total = _total(market, start, end, records, exempt, periods, results, percentiles, piece_of)
+    total = _total(market, start, end, records, verdict_of(records), periods, results, percentiles, piece_of)
 
-    by_minute = {r.minute: r for r in records}
+    by_minute = {r.minute: (r, s) for r, s in zip(records, statuses)}
     ungoverned = {}
     if len(by_minute) < int((end - start) / evaluation.MINUTE):
         ungoverned = selectors.minute_bars(market_id=market.id, start=start, end=end)
     minute_bars = []
     minute = start
     while minute < end:
-        r = by_minute.get(minute)
-        if r is None:
-            minute_bars.append(_minute_bar(minute, ungoverned.get(minute), None, "no_obligation"))
+        if minute in by_minute:
+            r, status = by_minute[minute]
+            minute_bars.append(_minute_bar(minute, r.bar, version_of[r.terms.version_id], status))
         else:
-            minute_bars.append(_minute_bar(minute, r.bar, version_of[r.terms.version_id], minute_status(r, exempt)))
+            minute_bars.append(_minute_bar(minute, ungoverned.get(minute), None, "no_obligation"))
         minute += evaluation.MINUTE
 
     by_day = _records_by_day(records)
@@ -652,10 +661,10 @@ def _market_evidence(market, start, end, periods, span, percentiles, piece_of, *
         bars=minute_bars,
         results=results,
         total=total,
-        incidents=_incidents(records, exempt, version_of) + breaches,
+        incidents=_incidents(records, statuses, version_of) + breaches,
         exemption_episodes=[{"started": e.started, "subsided": e.subsided, "recovered": e.recovered, "status": e.status,
                              "exempt_minutes": len(e.exempt_minutes)} for e in span.episodes],
-        daily_results=daily_results(market.id, by_day, exempt, stored_results),
+        daily_results=daily_results(market.id, by_day, verdict_of, stored_results),
         liquidity_scores=liquidity_scores(market.id, by_day, exempt, stored_scores),
         liquidity_score=_score_doc(*evaluation.score_minutes(records, exempt)) if records else None,
         behaviour=behaviour_block,
@@ -664,13 +673,12 @@ def _market_evidence(market, start, end, periods, span, percentiles, piece_of, *
     )
 
 
-def _total(market, start, end, records, exempt, periods, results, percentiles, piece_of) -> dict:
+def _total(market, start, end, records, verdict, periods, results, percentiles, piece_of) -> dict:
     """The whole period, each minute judged by its own version."""
     if not periods:
         return {"minutes": int((end - start).total_seconds() // 60), "passed": None, "uptime_raw_pct": None,
                 "uptime_adjusted_pct": None, "uptime_required_pct": None, "unknown_minutes": None, "no_obligation_minutes":
                 int((end - start).total_seconds() // 60)}
-    verdict = evaluation.period_verdict(records, exempt, minutes_total=len(records))
     if len(periods) == 1:
         # One version over the period: its statistics are the period's.
         stats = {k: results[0][k] for k in ("valid_samples", "spread", "depth", "slippage")}

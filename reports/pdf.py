@@ -8,6 +8,7 @@ from reportlab.lib import colors
 from reportlab.lib.pagesizes import A4
 from reportlab.lib.styles import getSampleStyleSheet
 from reportlab.lib.units import mm
+from reportlab.pdfbase.pdfmetrics import stringWidth
 from reportlab.platypus import KeepTogether, PageBreak, Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
 
 from . import charts
@@ -77,9 +78,14 @@ def _head(text: str, font: float):
     return Paragraph(text, _HEAD_STYLES[font])
 
 
+def _fits(text: str, width: float, font: float) -> bool:
+    return stringWidth(text, "Helvetica-Bold", font) + 6 <= width  # 6: the cell's default padding
+
+
 def _table(rows, widths=None, header=True, font=8):
-    if header and widths is not None:
-        rows = [[_head(c, font) if isinstance(c, str) else c for c in rows[0]], *rows[1:]]
+    if header and widths is not None:  # only a header too wide for its column is wrapped (a Paragraph)
+        rows = [[_head(c, font) if isinstance(c, str) and not _fits(c, w, font) else c for c, w in zip(rows[0], widths)],
+                *rows[1:]]
     table = Table(rows, colWidths=widths, repeatRows=1 if header else 0)
     style = [
         ("FONTSIZE", (0, 0), (-1, -1), font),
