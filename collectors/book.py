@@ -34,6 +34,8 @@ from operator import itemgetter
 INFINITY = float("inf")
 THRESHOLD_MARGIN = 0.0025  # the band sum's threshold sits this far (relative) inside the band's edge
 RESUM_EVERY = 32  # band reads between exact re-sums of the threshold sum
+# How venues write a zero quantity ("0", "0.000", "0.00000000"...); other spellings go through float().
+ZERO_TEXTS = frozenset(["0"] + ["0." + "0" * decimals for decimals in range(1, 19)])
 
 # Valid `limit` values of GET /api/v3/depth and /fapi/v1/depth (market_data_endpoints, Order Book).
 # A snapshot of exactly one of these sizes is taken as truncated when the request limit is unknown.
@@ -76,8 +78,8 @@ class BookSide:
         self.inner_sum = sum(price * qty for price, qty in qty_of.items())
         self.outer = []
 
-    def apply(self, levels, float=float, infinity=INFINITY, heappush=heappush):
-        # float/infinity/heappush as locals: this loop runs once per changed level, the hot path.
+    def apply(self, levels, float=float, infinity=INFINITY, heappush=heappush, zero_texts=ZERO_TEXTS):
+        # Globals as locals: this loop runs once per changed level, the hot path.
         qty_of = self.qty_of
         get = qty_of.get
         pop = qty_of.pop
@@ -86,36 +88,36 @@ class BookSide:
         heap = self.heap
         threshold = self.threshold
         inner_sum = self.inner_sum
+        outer = self.outer
         best_removed = False
         for price_text, qty_text in levels:
             price = float(price_text)
-            qty = float(qty_text)
-            if 0.0 < qty < infinity and 0.0 < price < infinity:
-                key = sign * price
-                old = get(price)
-                qty_of[price] = qty
-                if old is None:
-                    old = 0.0
-                    heappush(heap, key)
-                    if key < best_key:
-                        best_key = key
-                    if key > threshold:
-                        insort(self.outer, key)
-                if key <= threshold:
-                    inner_sum += price * (qty - old)
-            elif qty == 0.0:
+            # Half the levels of a diff are removals: their quantity text is told by a set lookup.
+            qty = 0.0 if qty_text in zero_texts else float(qty_text)
+            if qty == 0.0:
                 # Removing a level the book does not hold is normal (futures "How to manage a
                 # local order book correctly", step 9).
                 old = pop(price, None)
                 if old is not None:
                     key = sign * price
-                    if key == best_key:
-                        best_removed = True
                     if key <= threshold:
                         inner_sum -= price * old
                     else:
-                        outer = self.outer
                         del outer[bisect_left(outer, key)]
+                    if key == best_key:
+                        best_removed = True
+            elif 0.0 < qty < infinity and 0.0 < price < infinity:
+                old = get(price, 0.0)  # held quantities are positive: 0.0 means a new level
+                qty_of[price] = qty
+                key = sign * price
+                if key <= threshold:
+                    inner_sum += price * (qty - old)
+                if not old:
+                    heappush(heap, key)
+                    if key < best_key:
+                        best_key = key
+                    if key > threshold:
+                        insort(outer, key)
             else:
                 self.best_key = best_key
                 self.inner_sum = inner_sum
