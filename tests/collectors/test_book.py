@@ -73,3 +73,36 @@ def test_removing_absent_or_impossible_prices_leaves_the_sample_view_intact():
     book.apply([["nan", "0"], ["99.0", "0"]], [["inf", "0"]], 2)
     assert book.band_notional(50.0, 150.0) == (100.0, 101.0)
     assert list(book.bids()) == [(100.0, 1.0)]
+
+
+def test_a_level_removed_and_added_again_is_walked_once_and_the_touch_falls_back_through_it():
+    book = book_of([["100.0", "1"], ["99.0", "1"], ["98.0", "1"]], [["101.0", "1"]])
+    for update in range(2, 50):  # the same level comes and goes: its key is pushed again each time
+        book.apply([["99.0", "0" if update % 2 else "2"]], [], update)
+    book.apply([["99.0", "3"]], [], 50)
+    assert list(book.bids()) == [(100.0, 1.0), (99.0, 3.0), (98.0, 1.0)]
+    book.apply([["100.0", "0"]], [], 51)
+    assert book.touch() == (99.0, 101.0)
+    book.apply([["99.0", "0"]], [], 52)
+    assert book.touch() == (98.0, 101.0)
+
+
+def test_the_key_heap_is_rebuilt_when_removed_levels_pile_up_and_the_touch_stays_right():
+    book = book_of([["50.00", "1"]], [["101.00", "1"]])
+    for update in range(2, 3000):
+        price = f"{40 + update / 1000:.2f}"  # below the best: these keys never reach the top
+        book.apply([[price, "1"]], [], update)
+        book.apply([[price, "0"]], [], update)
+    assert len(book.bid.heap) <= 2 * len(book.bid_qty) + 1024 + 1
+    book.apply([["50.00", "0"], ["45.55", "2"]], [], 3000)
+    assert book.touch() == (45.55, 101.0) and list(book.bids()) == [(45.55, 2.0)]
+
+
+def test_band_depth_follows_a_moving_mid_and_levels_beyond_the_threshold():
+    book = book_of([["100.00", "1"], ["99.00", "1"]], [["101.00", "1"], ["102.00", "1"]])
+    assert book.band_notional(98.0, 103.0) == (199.0, 203.0)
+    book.apply([["97.00", "5"], ["99.90", "1"]], [["103.50", "1"]], 2)  # beyond the edges, then inside
+    assert book.band_notional(98.0, 103.0) == pytest.approx((298.9, 203.0), rel=1e-12)
+    assert book.band_notional(96.0, 104.0) == pytest.approx((783.9, 306.5), rel=1e-12)  # the mid moved: re-placed
+    book.apply([["97.00", "0"]], [["103.50", "0"]], 3)
+    assert book.band_notional(96.0, 104.0) == pytest.approx((298.9, 203.0), rel=1e-12)
