@@ -1,15 +1,17 @@
 """Benchmark: audit reports (issue 8's goals: a monthly report for one market from 1 s samples
 under 10 s; a daily pack for 100 markets under 60 s).
 
-Run: .venv/bin/python bench/reports.py [--markets 100] [--days 30]
+Run: .venv/bin/python bench/reports.py [--markets 100] [--days 30] [--keep-db] [--reuse-db]
 
-Creates a dedicated database (lcm_bench_reports, dropped at the end), migrates it, generates the
-1 s samples with generate_series, then times reports.services.produce (gather through the
-compliance engine, JSON, CSV, PDF with charts, manifest) on the same data:
-  - monthly report, one market: cold (its minutes still to roll up: the engine's dirty-minute
-    queue is drained first) and warm (bars already rolled up: a regeneration);
-  - daily pack, `--markets` markets: one desk report holding every market, side by side with the
-    alternative of one report per market (same numbers, more PDFs and more engine calls).
+Creates a dedicated database (lcm_bench_reports; dropped at the end unless --keep-db; --reuse-db
+skips creating and loading it when it is already there), generates the 1 s samples with
+generate_series, then times reports.services.produce (roll-up of pending minutes, gather through
+the compliance engine, JSON, CSV, PDF with charts, manifest) on the same data:
+  - monthly report, one market: cold (every minute of the month marked for roll-up again, no
+    stored day result), warm (bars rolled up: a regeneration), and with the engine's stored
+    closed-day results present (what the nightly judging leaves behind);
+  - daily pack, `--markets` markets, one desk report: cold and warm, side by side with the
+    alternative of one report per market (same numbers, more PDFs and more queries).
 Writes its section into docs/benchmarks.md.
 """
 import argparse
@@ -30,6 +32,7 @@ os.environ["DATABASE_URL"] = f"postgres://postgres@127.0.0.1:5432/{BENCH_DB}"
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 MONTH_START = datetime(2026, 1, 1, tzinfo=timezone.utc)
 DAY_START = datetime(2026, 2, 10, tzinfo=timezone.utc)
+VENUE = "Bench venue"
 
 # Spread mostly 0.15–0.55 % (some minutes above the 0.5 % target), 0.5 % invalid seconds, a
 # 20-minute collector gap per market and day, depth around the $25k minimum.
@@ -54,11 +57,23 @@ FROM (
     ) r
 ) g
 """
+# Mark every minute of the window for roll-up again, as freshly written samples would.
+MARK_DIRTY = """
+INSERT INTO compliance_minute_dirty (market_id, minute)
+SELECT m, t FROM unnest(%(markets)s::int[]) AS m,
+     generate_series(%(t0)s::timestamptz, %(t1)s::timestamptz - interval '1 minute', interval '1 minute') AS t
+ON CONFLICT DO NOTHING
+"""
 
 
 def admin(sql):
     with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
         conn.execute(sql)
+
+
+def database_exists() -> bool:
+    with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
+        return conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [BENCH_DB]).fetchone() is not None
 
 
 def generate(market_ids, start, end):
@@ -81,7 +96,7 @@ def add_markets(count):
     from compliance.models import Market, Venue
 
     services.load_tier_presets()
-    venue, _ = Venue.objects.get_or_create(name="Bench venue", defaults=dict(
+    venue, _ = Venue.objects.get_or_create(name=VENUE, defaults=dict(
         exchange="binance", market_type="spot", tier=1, rest_base_url="https://api.binance.com",
         ws_base_url="wss://stream.binance.com:9443"))
     markets = []
@@ -92,6 +107,20 @@ def add_markets(count):
                                    effective_from=MONTH_START - timedelta(days=1))
         markets.append(market)
     return markets
+
+
+def mark_dirty(markets, start, end):
+    from django.db import connection
+
+    with connection.cursor() as cur:
+        cur.execute(MARK_DIRTY, {"markets": [m.id for m in markets], "t0": start, "t1": end})
+
+
+def forget_stored_results(markets):
+    from compliance.models import DailyResult, LiquidityScore
+
+    LiquidityScore.objects.filter(market__in=markets).delete()
+    DailyResult.objects.filter(market__in=markets).delete()
 
 
 def timed_produce(scope, period, markets):
@@ -106,10 +135,15 @@ def timed_produce(scope, period, markets):
 
 
 def write_section(text):
+    """Replace the section; a hand-kept record of earlier runs inside it (between <!-- bench:reports:before -->
+    and <!-- /bench:reports:before -->) is carried over."""
     path = ROOT / "docs" / "benchmarks.md"
     begin, end = "<!-- bench:reports -->", "<!-- /bench:reports -->"
     current = path.read_text() if path.exists() else "# Benchmarks\n"
-    block = f"{begin}\n{text.strip()}\n{end}"
+    kept, kept_begin, kept_end = "", "<!-- bench:reports:before -->", "<!-- /bench:reports:before -->"
+    if kept_begin in current and kept_end in current:
+        kept = current[current.index(kept_begin): current.index(kept_end) + len(kept_end)]
+    block = f"{begin}\n{text.strip()}\n\n{kept}\n{end}" if kept else f"{begin}\n{text.strip()}\n{end}"
     if begin in current and end in current:
         current = current[: current.index(begin)] + block + current[current.index(end) + len(end):]
     else:
@@ -117,69 +151,107 @@ def write_section(text):
     path.write_text(current)
 
 
+def load_average() -> str:
+    return " / ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--markets", type=int, default=100)
     parser.add_argument("--days", type=int, default=30)
+    parser.add_argument("--keep-db", action="store_true", help="leave the database for another run")
+    parser.add_argument("--reuse-db", action="store_true", help="use the database a --keep-db run left")
+    parser.add_argument("--skip-separate", action="store_true", help="do not time the one-report-per-market alternative")
     args = parser.parse_args()
-    admin(f"DROP DATABASE IF EXISTS {BENCH_DB}")
-    admin(f"CREATE DATABASE {BENCH_DB}")
+    reuse = args.reuse_db and database_exists()
+    if not reuse:
+        admin(f"DROP DATABASE IF EXISTS {BENCH_DB}")
+        admin(f"CREATE DATABASE {BENCH_DB}")
     try:
         import django
 
         django.setup()
         from django.core.management import call_command
 
-        call_command("migrate", verbosity=0)
+        from compliance import judging, rollups
+        from compliance.models import Market
         from reports.periods import Period, day_period
 
-        markets = add_markets(args.markets)
         month_end = MONTH_START + timedelta(days=args.days)
-        load_month = generate([markets[0].id], MONTH_START, month_end)
+        load_month = load_day = None
+        if reuse:
+            markets = list(Market.objects.filter(venue__name=VENUE).select_related("venue").order_by("id"))[: args.markets]
+        else:
+            call_command("migrate", verbosity=0)
+            markets = add_markets(args.markets)
+            load_month = generate([markets[0].id], MONTH_START, month_end)
+            load_day = generate([m.id for m in markets], DAY_START, DAY_START + timedelta(days=1))
+            rollups.roll_up_pending()
+        load_before = load_average()
         month = Period("range" if args.days != 31 else "month", MONTH_START, month_end)
         scope = {"kind": "market", "label": str(markets[0]), "market_id": markets[0].id, "venue_id": None}
+        forget_stored_results(markets[:1])
+        mark_dirty(markets[:1], MONTH_START, month_end)
         cold, month_files = timed_produce(scope, month, markets[:1])
         warm, month_files_2 = timed_produce(scope, month, markets[:1])
         same = all(month_files[n] == month_files_2[n] for n in ("report.json", "minute_bars.csv", "incidents.csv"))
+        for i in range(args.days):  # what the nightly judging stores for each closed day (not timed)
+            judging.judge_day(market=markets[0], day=(MONTH_START + timedelta(days=i)).date())
+            judging.score_closed_day(market=markets[0], day=(MONTH_START + timedelta(days=i)).date())
+        stored, _ = timed_produce(scope, month, markets[:1])
 
-        load_day = generate([m.id for m in markets], DAY_START, DAY_START + timedelta(days=1))
         day = day_period(DAY_START.date())
         desk = {"kind": "desk", "label": "whole desk", "market_id": None, "venue_id": None}
-        pack, pack_files = timed_produce(desk, day, markets)
-        t = time.perf_counter()
-        for market in markets:
-            timed_produce({"kind": "market", "label": str(market), "market_id": market.id, "venue_id": None}, day, [market])
-        separate = time.perf_counter() - t
+        forget_stored_results(markets)
+        mark_dirty(markets, DAY_START, DAY_START + timedelta(days=1))
+        pack_cold, pack_files = timed_produce(desk, day, markets)
+        pack_warm, _ = timed_produce(desk, day, markets)
+        separate = None
+        if not args.skip_separate:
+            t = time.perf_counter()
+            for market in markets:
+                timed_produce({"kind": "market", "label": str(market), "market_id": market.id, "venue_id": None}, day, [market])
+            separate = time.perf_counter() - t
+        load_after = load_average()
         samples_month = args.days * 86400 - args.days * 20 * 60
+        loading = ("" if load_month is None else
+                   f"\nLoading the samples (not part of the figures): month {load_month:.1f} s, day pack {load_day:.1f} s.\n")
         text = f"""
 ## Audit reports (`bench/reports.py`)
 
 Command: `.venv/bin/python bench/reports.py --markets {args.markets} --days {args.days}`
-Machine: {os.cpu_count()} cores ({platform.machine()}), PostgreSQL on localhost, shared with other work.
+Machine: {os.cpu_count()} cores ({platform.machine()}), PostgreSQL on localhost, shared with other work;
+load average (1/5/15 min) {load_before} before the timed runs, {load_after} after.
 Date: {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC.
 
 Data: 1 s samples from `generate_series` (0.5 % invalid seconds, a 20-minute collector gap per market
 and day, spreads around the 0.5 % target, depth around the $25k minimum); tier-1 obligation.
-Figure = `reports.services.produce`: gather through the compliance engine (roll-up of pending
-minutes, `judging.judge_span`, verdicts per version, closed-day liquidity scores, sample statistics
-with percentiles), JSON, two CSVs, PDF with heatmap/spread/depth charts, manifest.
+Figure = `reports.services.produce`: roll-up of pending minutes, one judging of each market's span
+(`judging.judge_span`), verdicts per version, per-day verdicts and liquidity scores (the engine's stored
+DailyResult / LiquidityScore when current, else `evaluation.period_verdict` / `evaluation.score_minutes`
+over the same judged minutes), statistics from the minute bars and
+spread percentiles from the samples (one query per report), order behaviour, fees, JSON, two CSVs,
+PDF with heatmap/spread/depth charts, manifest.
+Cold = every minute of the period marked for roll-up again (the engine's roll-up, `compliance/rollups.py`,
+is part of the figure); warm = bars already rolled up, as the live roll-up leaves them.
 
 | report | samples | time s | goal | files |
 |---|---|---|---|---|
-| monthly, 1 market, {args.days} days — cold (minutes rolled up first) | {samples_month:,} | {cold:.1f} | < 10 s | PDF {len(month_files['report.pdf']) / 1e6:.1f} MB, CSV {len(month_files['minute_bars.csv']) / 1e6:.1f} MB |
-| monthly, 1 market — warm (regeneration; bars already rolled up) | {samples_month:,} | {warm:.1f} | | identical JSON/CSV: {'yes' if same else 'NO'} |
-| daily pack, {args.markets} markets, one desk report | {args.markets * (86400 - 1200):,} | {pack:.1f} | < 60 s | PDF {len(pack_files['report.pdf']) / 1e6:.1f} MB |
-| alternative: {args.markets} separate market reports for the same day | same | {separate:.1f} | | {args.markets} PDFs |
-
-Loading the samples (not part of the figures): month {load_month:.1f} s, day pack {load_day:.1f} s.
-"""
+| monthly, 1 market, {args.days} days — cold | {samples_month:,} | {cold:.1f} | < 10 s | PDF {len(month_files['report.pdf']) / 1e6:.1f} MB, CSV {len(month_files['minute_bars.csv']) / 1e6:.1f} MB |
+| monthly, 1 market — warm (regeneration) | {samples_month:,} | {warm:.1f} | < 10 s | identical JSON/CSV: {'yes' if same else 'NO'} |
+| monthly, 1 market — warm, engine's closed-day results stored | {samples_month:,} | {stored:.1f} | < 10 s | |
+| daily pack, {args.markets} markets, one desk report — cold | {args.markets * (86400 - 1200):,} | {pack_cold:.1f} | < 60 s | PDF {len(pack_files['report.pdf']) / 1e6:.1f} MB |
+| daily pack, {args.markets} markets — warm | same | {pack_warm:.1f} | < 60 s | |
+| alternative: {args.markets} separate market reports, warm | same | {'—' if separate is None else f'{separate:.1f}'} | | {args.markets} PDFs |
+{loading}"""
         write_section(text)
         print(text)
     finally:
         from django.db import connections
 
         connections.close_all()
-        admin(f"DROP DATABASE IF EXISTS {BENCH_DB}")
+        if not args.keep_db:
+            admin(f"DROP DATABASE IF EXISTS {BENCH_DB}")
 
 
 if __name__ == "__main__":

@@ -127,27 +127,42 @@ def bar_statistics(bars: list[evaluation.Bar], denominator: str) -> dict:
 # One row per piece (a market's version interval, or its whole period when versions changed):
 # the spread percentiles of its valid seconds, and for a whole period the average and maximum
 # (in the latest version's denominator; exact numeric sum, so the order rows arrive in cannot
-# change the last digit). Each piece's spreads are collected into an array by a hash aggregate
-# and sorted on their own: grouping the rows by a sort first (what percentile_cont over a
-# GROUP BY plans) sorts every sample of the report twice — 20 s instead of 13 s for a
-# 100-market day on the loaded 2-core machine (bench/reports.py).
+# change the last digit). Two forms of the same aggregate, by the report's shape:
+#  - few markets: each piece aggregates its own rows, read through the primary key
+#    (market_id, ts);
+#  - many markets: one scan of the period's day partitions, each piece's spreads hashed into
+#    an array and sorted on its own. A market's seconds are interleaved with every other
+#    market's in the heap (the sampler writes all markets each second), so a piece read
+#    through the key visits nearly every page of the day: 100 of them read the day ~100 times
+#    (68 s for a 100-market day on the loaded 2-core machine, against 13 s for one scan).
+#    percentile_cont over a GROUP BY would first sort every sample by piece (20 s).
 _SPREAD = "CASE WHEN p.use_mid THEN s.spread_mid_pct ELSE s.spread_ask_pct END"
-PERCENTILES_SQL = f"""
+_PIECES = """unnest(%(idx)s::int[], %(market)s::int[], %(lo)s::timestamptz[], %(hi)s::timestamptz[], %(use_mid)s::bool[],
+             %(is_total)s::bool[]) AS p(idx, market_id, lo, hi, use_mid, is_total)"""
+PERCENTILES_BY_KEY_SQL = f"""
+SELECT p.idx, x.* FROM {_PIECES}
+CROSS JOIN LATERAL (
+    SELECT percentile_cont(%(fractions)s::float8[]) WITHIN GROUP (ORDER BY {_SPREAD}),
+           avg(({_SPREAD})::numeric) FILTER (WHERE p.is_total)::float8, max({_SPREAD}) FILTER (WHERE p.is_total)
+    FROM compliance_sample s
+    -- the constant bounds prune the day partitions at plan time
+    WHERE s.market_id = p.market_id AND s.ts >= p.lo AND s.ts < p.hi AND s.valid AND s.ts >= %(start)s AND s.ts < %(end)s
+) x
+"""
+PERCENTILES_BY_SCAN_SQL = f"""
 SELECT idx, (SELECT percentile_cont(%(fractions)s::float8[]) WITHIN GROUP (ORDER BY v) FROM unnest(spreads) AS v),
        total_avg, total_max
 FROM (
     SELECT p.idx, array_agg({_SPREAD}) AS spreads,
            avg(({_SPREAD})::numeric) FILTER (WHERE p.is_total)::float8 AS total_avg,
            max({_SPREAD}) FILTER (WHERE p.is_total) AS total_max
-    FROM unnest(%(idx)s::int[], %(market)s::int[], %(lo)s::timestamptz[], %(hi)s::timestamptz[], %(use_mid)s::bool[],
-                %(is_total)s::bool[]) AS p(idx, market_id, lo, hi, use_mid, is_total)
+    FROM {_PIECES}
     JOIN compliance_sample s ON s.market_id = p.market_id AND s.ts >= p.lo AND s.ts < p.hi
-    -- Constant bounds prune the day partitions at plan time; the market list lets a report of a
-    -- few markets use the primary key, while a report of most of them scans the days once.
     WHERE s.valid AND s.ts >= %(start)s AND s.ts < %(end)s AND s.market_id = ANY(%(market)s::int[])
     GROUP BY p.idx
 ) pieces
 """
+BY_KEY_MAX_MARKETS = 8  # up to this many markets, each piece is read through the primary key
 
 
 def spread_percentiles(pieces: list[tuple[int, datetime, datetime, str, bool]], start: datetime, end: datetime) -> list[tuple]:
@@ -159,11 +174,13 @@ def spread_percentiles(pieces: list[tuple[int, datetime, datetime, str, bool]], 
         "lo": [p[1] for p in pieces], "hi": [p[2] for p in pieces], "use_mid": [p[3] == "mid" for p in pieces],
         "is_total": [p[4] for p in pieces], "start": start, "end": end,
     }
+    by_key = len({p[0] for p in pieces}) <= BY_KEY_MAX_MARKETS
     out = [((None,) * len(PERCENTILES), None, None)] * len(pieces)
     with transaction.atomic(), connection.cursor() as cur:
         cur.execute(f"SET LOCAL work_mem = '{PERCENTILE_WORK_MEM}'")
-        cur.execute("SET LOCAL enable_sort = off")  # hash the pieces (see PERCENTILES_SQL)
-        cur.execute(PERCENTILES_SQL, params)
+        if not by_key:
+            cur.execute("SET LOCAL enable_sort = off")  # hash the pieces (see PERCENTILES_BY_SCAN_SQL)
+        cur.execute(PERCENTILES_BY_KEY_SQL if by_key else PERCENTILES_BY_SCAN_SQL, params)
         for idx, pcts, avg, mx in cur.fetchall():
             out[idx] = (tuple(pcts) if pcts else (None,) * len(PERCENTILES), avg, mx)
     return out

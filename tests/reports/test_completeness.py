@@ -158,3 +158,33 @@ def test_a_report_left_running_by_a_dead_worker_is_claimed_again(market):
     with pytest.raises(services.LostLease):
         services._set_progress(alive.pk, stale_since, 50, "late progress from a worker that was presumed dead")
     assert Report.objects.get(pk=alive.pk).progress == 40
+
+
+def test_spread_percentiles_agree_whether_read_by_key_or_by_one_scan(market):
+    import statistics
+
+    from reports import evidence
+
+    markets = [market] + [Market.objects.create(venue=market.venue, symbol=f"ALT{i}USDT", base_asset=f"ALT{i}", quote_asset="USDT",
+                                                tick_size=Decimal("0.01")) for i in range(evidence.BY_KEY_MAX_MARKETS)]
+    start, end = at(9), at(9, 3)
+    rows, spreads = [], {}
+    for k, m in enumerate(markets):
+        for j, t in enumerate(seconds(start, end)):
+            rows.append(sample_row(m.id, t, 100.0, 100.0 + 0.01 * ((j * (k + 3)) % 37 + 1), valid=j % 11 != 0))
+        spreads[m.id] = [r[6] for r in rows if r[0] == m.id and r[2]]
+    write_samples(rows)
+    pieces = [(m.id, start, end, "ask", False) for m in markets]
+    # A whole-period piece in the mid denominator, as a report spanning versions asks for.
+    pieces.append((market.id, start, end, "mid", True))
+    scanned = evidence.spread_percentiles(pieces, start, end)
+    keyed = [evidence.spread_percentiles([piece], start, end)[0] for piece in pieces]
+    assert len(pieces) > evidence.BY_KEY_MAX_MARKETS  # the first call took the one-scan form
+    for m, (pcts, _, _), (key_pcts, _, _) in zip(markets, scanned, keyed):
+        expected = statistics.quantiles(spreads[m.id], n=100, method="inclusive")
+        assert pcts == pytest.approx((statistics.median(spreads[m.id]), expected[94], expected[98]), abs=1e-9)
+        assert pcts == pytest.approx(key_pcts, abs=1e-12)
+    mids = [r[7] for r in rows if r[0] == market.id and r[2]]
+    (pcts, avg, mx), (key_pcts, key_avg, key_mx) = scanned[-1], keyed[-1]
+    assert (avg, mx) == (key_avg, key_mx) and avg == pytest.approx(statistics.fmean(mids), abs=1e-12) and mx == max(mids)
+    assert pcts[0] == pytest.approx(statistics.median(mids), abs=1e-12)
