@@ -2,7 +2,8 @@
 SHELL := /bin/bash
 # Python 3.12: Django 5.2 LTS supports it, and pyenv's 3.12 build parses floats ~3x faster than
 # its 3.11/3.13 builds on these machines (order-book replay is float-parsing bound).
-PYTHON ?= $(shell command -v python3.12 2>/dev/null || ls -d $$HOME/.pyenv/versions/3.12*/bin/python3.12 2>/dev/null | tail -1 || echo python3)
+PYTHON ?= $(shell for p in $$HOME/.pyenv/versions/3.12*/bin/python3.12 python3.12 python3; do \
+	"$$p" -c 'import sys; sys.exit(sys.version_info[:2] < (3, 11))' >/dev/null 2>&1 && { echo "$$p"; break; }; done)
 VENV := .venv
 PY := $(VENV)/bin/python
 export DJANGO_SETTINGS_MODULE ?= config.settings
@@ -10,6 +11,7 @@ export DJANGO_SETTINGS_MODULE ?= config.settings
 .PHONY: venv services migrate setup demo test test-fast test-slow bench clean-venv
 
 $(VENV)/.installed: requirements.txt
+	@test -n "$(PYTHON)" || { echo "No Python 3.11+ found: install Python 3.12 (or set PYTHON=/path/to/python3.12)." >&2; exit 1; }
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --disable-pip-version-check -r requirements.txt
 	@touch $@
