@@ -29,11 +29,11 @@ deepest snapshot prices (None when the snapshot held the whole side).
 from bisect import bisect_left, bisect_right, insort
 from heapq import heapify, heappop, heappush
 from itertools import compress, islice
-from operator import itemgetter
+from operator import itemgetter, mul, not_
 
 INFINITY = float("inf")
 THRESHOLD_MARGIN = 0.0025  # the band sum's threshold sits this far (relative) inside the band's edge
-RESUM_EVERY = 32  # band reads between exact re-sums of the threshold sum
+RESUM_EVERY = 64  # band reads between exact re-sums of the threshold sum, which bound its float drift
 # How venues write a zero quantity ("0", "0.000", "0.00000000"...); other spellings go through float().
 ZERO_TEXTS = frozenset(["0"] + ["0." + "0" * decimals for decimals in range(1, 19)])
 
@@ -152,10 +152,13 @@ class BookSide:
         return total
 
     def _place_threshold(self, threshold):
-        sign = self.sign
+        """Place the threshold and sum the levels at or better than it (C-level passes)."""
+        qty_of = self.qty_of
+        keys = list(map(self.sign.__mul__, qty_of))
+        inside = list(map(threshold.__ge__, keys))
         self.threshold = threshold
-        self.inner_sum = sum(price * qty for price, qty in self.qty_of.items() if sign * price <= threshold)
-        self.outer = sorted(key for key in map(sign.__mul__, self.qty_of) if key > threshold)
+        self.inner_sum = sum(map(mul, compress(qty_of, inside), compress(qty_of.values(), inside)))
+        self.outer = sorted(compress(keys, map(not_, inside)))
 
     def levels(self):
         """(price, qty) best first, lazily: a best-first walk of the heap that leaves it intact."""
