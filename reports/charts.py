@@ -4,7 +4,8 @@ Why not matplotlib: a matplotlib figure costs 0.3–0.8 s to lay out and rasteri
 of 100 markets spent ~100 s in charts alone (bench/reports.py, issue 8's goal is 60 s). Drawing
 the same lines as PDF paths costs milliseconds, stays sharp at any zoom, and keeps the PDF small
 (a month's series is reduced to one point per plotted column: the max of each column for maxima,
-the mean for averages). Each chart reads the same minute bars as minute_bars.csv.
+the mean for averages). Each chart reads the same minute bars as minute_bars.csv: one per minute
+of the period, in order (reports/evidence.py), so a column's place follows from its index.
 """
 import math
 from datetime import datetime, timedelta
@@ -61,16 +62,17 @@ def _nice_top(value: float) -> float:
     return 10 * magnitude
 
 
-def _reduce(points: list[tuple[datetime, float | None]], how) -> list[tuple[datetime, float | None]]:
-    """At most MAX_POINTS points: consecutive minutes merged with `how` (max or mean); gaps stay gaps."""
-    if len(points) <= MAX_POINTS:
-        return points
-    size = math.ceil(len(points) / MAX_POINTS)
+def _reduce(values: list[float | None], how) -> tuple[list[float | None], int]:
+    """At most MAX_POINTS values, each merging `size` consecutive minutes with `how` (max or
+    mean); gaps stay gaps. Returns (values, size)."""
+    if len(values) <= MAX_POINTS:
+        return values, 1
+    size = math.ceil(len(values) / MAX_POINTS)
     out = []
-    for i in range(0, len(points), size):
-        chunk = [v for _, v in points[i : i + size] if v is not None]
-        out.append((points[i][0], how(chunk) if chunk else None))
-    return out
+    for i in range(0, len(values), size):
+        chunk = [v for v in values[i : i + size] if v is not None]
+        out.append(how(chunk) if chunk else None)
+    return out, size
 
 
 def _mean(values):
@@ -102,9 +104,14 @@ class _TimeChart:
     def y(self, v: float) -> float:
         return self.y0 + min(v, self.top) / self.top * self.h
 
-    def series(self, points, colour, width, label):
+    def series(self, reduced: tuple[list[float | None], int], minutes: int, colour, width, label):
+        """Values of consecutive minutes from the chart's start (each covering `size` minutes),
+        drawn at the middle of their columns; a gap breaks the line."""
+        values, size = reduced
+        step = self.w * size / max(1, minutes)
+        x0, y0, top, h = self.x0 + step / 2, self.y0, self.top, self.h
         run: list[float] = []
-        for t, v in points + [(None, None)]:
+        for i, v in enumerate([*values, None]):
             if v is None:
                 if len(run) >= 4:
                     self.d.add(PolyLine(run, strokeColor=colour, strokeWidth=width))
@@ -112,7 +119,7 @@ class _TimeChart:
                     self.d.add(Line(run[0], run[1], run[0] + 0.8, run[1], strokeColor=colour, strokeWidth=width))
                 run = []
             else:
-                run += [self.x(t) + self.w / max(1, len(points)) / 2, self.y(v)]
+                run += [x0 + i * step, y0 + min(v, top) / top * h]
         self.legend(colour, label, dashed=False)
 
     def limit(self, obligations, key, colour, label):
@@ -141,26 +148,26 @@ def _limits(obligations, keys):
 
 
 def spread_chart(bars: list[MinuteBar], obligations: list[dict], start: datetime, end: datetime, width: float) -> Drawing:
-    avg = _reduce([(b.minute, b.spread_avg_pct) for b in bars], _mean)
-    mx = _reduce([(b.minute, b.spread_max_pct) for b in bars], max)
-    values = [v for _, v in mx if v is not None] + _limits(obligations, ("spread_target_max_pct", "spread_max_pct"))
+    avg = _reduce([b.spread_avg_pct for b in bars], _mean)
+    mx = _reduce([b.spread_max_pct for b in bars], max)
+    values = [v for v in mx[0] if v is not None] + _limits(obligations, ("spread_target_max_pct", "spread_max_pct"))
     chart = _TimeChart(width, 150, start, end, _nice_top(max(values, default=1) * 1.1), "spread %",
                        lambda v: f"{v:.3g}")
-    chart.series(mx, colors.HexColor("#f0a0a0"), 0.6, "minute max")
-    chart.series(avg, colors.HexColor("#1f5fa8"), 0.8, "minute average")
+    chart.series(mx, len(bars), colors.HexColor("#f0a0a0"), 0.6, "minute max")
+    chart.series(avg, len(bars), colors.HexColor("#1f5fa8"), 0.8, "minute average")
     chart.limit(obligations, "spread_target_max_pct", colors.HexColor("#e08000"), "target max")
     chart.limit(obligations, "spread_max_pct", colors.HexColor("#c00000"), "max permitted")
     return chart.d
 
 
 def depth_chart(bars: list[MinuteBar], obligations: list[dict], start: datetime, end: datetime, width: float) -> Drawing:
-    bid = _reduce([(b.minute, b.depth_bid_avg_usd) for b in bars], _mean)
-    ask = _reduce([(b.minute, b.depth_ask_avg_usd) for b in bars], _mean)
-    values = [v for _, v in bid + ask if v is not None] + _limits(obligations, ("depth_min_usd", "depth_min_side_usd"))
+    bid = _reduce([b.depth_bid_avg_usd for b in bars], _mean)
+    ask = _reduce([b.depth_ask_avg_usd for b in bars], _mean)
+    values = [v for v in bid[0] + ask[0] if v is not None] + _limits(obligations, ("depth_min_usd", "depth_min_side_usd"))
     chart = _TimeChart(width, 150, start, end, _nice_top(max(values, default=1) * 1.1), "USD",
                        lambda v: f"{v / 1000:,.0f}k" if v >= 1000 or v == 0 else f"{v:,.0f}")
-    chart.series(bid, colors.HexColor("#2e9e48"), 0.8, "bid side (minute avg)")
-    chart.series(ask, colors.HexColor("#c0392b"), 0.8, "ask side (minute avg)")
+    chart.series(bid, len(bars), colors.HexColor("#2e9e48"), 0.8, "bid side (minute avg)")
+    chart.series(ask, len(bars), colors.HexColor("#c0392b"), 0.8, "ask side (minute avg)")
     chart.limit(obligations, "depth_min_usd", colors.HexColor("#555555"), "min combined")
     chart.limit(obligations, "depth_min_side_usd", colors.HexColor("#9b59b6"), "min per side")
     return chart.d
@@ -180,14 +187,14 @@ def heatmap(bars: list[MinuteBar], start: datetime, end: datetime, width: float)
     d = Drawing(width, height)
     x0, w = LEFT, width - LEFT - RIGHT
     top = height - 6
-    status_at = {int((b.minute - start).total_seconds() // 60) + offset: b.status for b in bars}
+    statuses = [b.status for b in bars]  # one bar per minute from `start` (reports/evidence.py)
     label_every = max(1, math.ceil(rows / 12))
     for r in range(rows):
         y = top - (r + 1) * row_h
         run_start, run_status = None, None
         for c in range(row_minutes + 1):
             k = r * row_minutes + c
-            status = None if c == row_minutes or not (offset <= k < offset + minutes) else status_at.get(k, "unknown")
+            status = None if c == row_minutes or not (offset <= k < offset + len(statuses)) else statuses[k - offset]
             if status != run_status:
                 if run_status is not None:
                     d.add(Rect(x0 + run_start / row_minutes * w, y, (c - run_start) / row_minutes * w, row_h,
@@ -208,7 +215,7 @@ def heatmap(bars: list[MinuteBar], start: datetime, end: datetime, width: float)
                  fontName=FONT, fontSize=SMALL, textAnchor="middle"))
     lx = x0
     for status in STATUSES:
-        if status == "no_obligation" and "no_obligation" not in status_at.values():
+        if status == "no_obligation" and "no_obligation" not in statuses:
             continue
         d.add(Rect(lx, 2, 8, 6, fillColor=STATUS_COLOURS[status], strokeColor=colors.HexColor("#555555"), strokeWidth=0.3))
         label = status.replace("_", " ")

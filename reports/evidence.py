@@ -9,8 +9,9 @@ minutes into incidents, and descriptive statistics: sums over the judged minute 
 percentiles from the 1 s samples (one query for every market and version of the report).
 
 Reads are batched across the report's markets (one query per kind of row, not one per market);
-only the judging runs per market, and it runs once: the per-day liquidity scores are the
-engine's stored ones when they are current, else scored from the same judged minutes.
+only the engine's judging (judging.judge_span) runs per market, and it runs once: the per-day
+verdicts and liquidity scores are the engine's stored ones (DailyResult, LiquidityScore) when
+they are current, else computed from the same judged minutes.
 """
 from bisect import bisect_right
 from collections import defaultdict
@@ -361,7 +362,7 @@ def daily_results(market_id: int, by_day, verdict_of, stored: dict) -> list[dict
     return out
 
 
-def liquidity_scores(market_id: int, by_day, exempt, stored: dict) -> list[dict]:
+def liquidity_scores(market_id: int, by_day, score_of, stored: dict) -> list[dict]:
     """Each whole UTC day's score: the engine's stored one when current, else scored from the
     report's judged minutes (evaluation.score_minutes, the formula the engine stores)."""
     out = []
@@ -371,7 +372,7 @@ def liquidity_scores(market_id: int, by_day, exempt, stored: dict) -> list[dict]
             out.append({"day": day.isoformat(), "source": "stored", "score": score.score,
                         "obligation_version_id": score.obligation_version_id, "components": score.components})
         elif len(day_records) == 1440:
-            out.append({"day": day.isoformat(), "source": "computed", **_score_doc(*evaluation.score_minutes(day_records, exempt)),
+            out.append({"day": day.isoformat(), "source": "computed", **score_of(day_records),
                         "obligation_version_id": day_records[-1].terms.version_id})
     return out
 
@@ -630,6 +631,14 @@ def _market_evidence(market, start, end, periods, span, percentiles, piece_of, *
             verdicts[key] = evaluation.period_verdict(rs, exempt, minutes_total=len(rs))
         return verdicts[key]
 
+    scores: dict[tuple, dict] = {}
+
+    def score_of(rs: list) -> dict:
+        key = (rs[0].minute, rs[-1].minute, len(rs))
+        if key not in scores:
+            scores[key] = _score_doc(*evaluation.score_minutes(rs, exempt))
+        return scores[key]
+
     results = []
     for lo, hi, version in periods:
         own = by_version.get(version.id, [])
@@ -682,8 +691,8 @@ def _market_evidence(market, start, end, periods, span, percentiles, piece_of, *
         exemption_episodes=[{"started": e.started, "subsided": e.subsided, "recovered": e.recovered, "status": e.status,
                              "exempt_minutes": len(e.exempt_minutes)} for e in span.episodes],
         daily_results=daily_results(market.id, by_day, verdict_of, stored_results),
-        liquidity_scores=liquidity_scores(market.id, by_day, exempt, stored_scores),
-        liquidity_score=_score_doc(*evaluation.score_minutes(records, exempt)) if records else None,
+        liquidity_scores=liquidity_scores(market.id, by_day, score_of, stored_scores),
+        liquidity_score=score_of(records) if records else None,
         behaviour=behaviour_block,
         fees=fee_summary(fill_records, quote_usd, market.venue.exchange, volume_30d),
         escalation=escalation((end - timedelta(microseconds=1)).date(), stored_days, breach_days),

@@ -68,6 +68,11 @@ def _csv_text(value: str) -> str:
     return value
 
 
+def _str_column(values) -> list[str]:
+    cells = [v or "" for v in values]
+    return [_csv_text(v) for v in cells] if _NEEDS_QUOTES.search("".join(cells)) else cells
+
+
 def _float_column(values) -> list[str]:
     cells = ["" if v is None else f"{v:.{DECIMALS}f}" for v in values]
     joined = ",".join(cells)
@@ -81,7 +86,7 @@ _COLUMN_FORMATS = (
     ({float}, _float_column),
     ({int}, lambda values: ["" if v is None else str(v) for v in values]),
     ({bool}, lambda values: ["" if v is None else "true" if v else "false" for v in values]),
-    ({str}, lambda values: [_csv_text(v) if v else "" for v in values]),
+    ({str}, _str_column),
 )
 
 
