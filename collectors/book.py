@@ -59,10 +59,6 @@ class BookSide:
         self.reads = 0
 
     @property
-    def is_bid(self):
-        return self.sign < 0.0
-
-    @property
     def best(self):
         best_key = self.best_key
         return None if best_key == INFINITY else self.sign * best_key
