@@ -16,11 +16,15 @@ from .selectors import active_markets
 @shared_task
 def roll_up_recent_minutes() -> int:
     """Every minute: roll up the minutes whose samples arrived or changed (late data included),
-    then judge again each (market, day) those minutes belong to. Returns the days dispatched."""
+    then judge again each (market, day) those minutes belong to. A market that sent nothing
+    (its collector is down) is judged too, so its silent minutes count as unknown now rather
+    than when data returns. Returns the days dispatched."""
     touched = roll_up_pending()
-    for market_id, day in sorted(touched):
+    today = timezone.now().date()
+    silent = set(active_markets().values_list("pk", flat=True)) - {m for m, day in touched if day == today}
+    for market_id, day in sorted(touched | {(m, today) for m in silent}):
         judge_market_day.delay(market_id, day.isoformat())
-    return len(touched)
+    return len(touched) + len(silent)
 
 
 @shared_task

@@ -136,7 +136,21 @@ def test_the_minute_task_rolls_up_and_judges_today(admin_user, celery_eager):
     assert roll_up_recent_minutes() == 1
     result = DailyResult.objects.get(market=market, day=start.date())
     assert result.is_closed is False and result.compliant_minutes == 2
-    assert roll_up_recent_minutes() == 0  # nothing new
+    assert roll_up_recent_minutes() == 1  # nothing new, but a silent market is judged again
+
+
+def test_the_minute_task_counts_a_silent_collector_as_unknown_time(admin_user, celery_eager):
+    now = djtz.now()
+    start = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    if now - start < 12 * MIN:
+        pytest.skip("needs 12 minutes of today behind us")
+    market = make_market(at=start - timedelta(days=1), user=admin_user, **no_volatility())
+    insert_samples(market.pk, seconds(start, 120, spread=0.2))  # then the collector died
+    roll_up_pending()  # an earlier pass saw the samples; this minute's pass sees nothing new
+    assert roll_up_recent_minutes() == 1
+    result = DailyResult.objects.get(market=market, day=start.date())
+    assert result.compliant_minutes == 2
+    assert result.unknown_minutes == result.minutes_elapsed - 2 >= 10
 
 
 def test_the_midnight_task_judges_and_scores_the_closed_day(admin_user, celery_eager):
