@@ -209,7 +209,8 @@ def _score_cells(score: dict) -> list[str]:
     cells = []
     for name in SCORE_COMPONENTS:
         c = score["components"].get(name) or {}
-        cells.append(f"{fmt(c.get('value'))} / {fmt(c.get('kpi'))} → {fmt(c.get('points'))}")
+        unit = "USD" if name == "depth" else ""
+        cells.append(f"{fmt(c.get('value'), unit)} / {fmt(c.get('kpi'), unit)} → {fmt(c.get('points'))}")
     return cells
 
 
