@@ -26,7 +26,7 @@ import psycopg
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-BENCH_DB = "lcm_bench_reports"
+BENCH_DB = os.environ.get("BENCH_REPORTS_DB", "lcm_bench_reports")
 ADMIN_URL = os.environ.get("BENCH_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 os.environ["DATABASE_URL"] = f"postgres://postgres@127.0.0.1:5432/{BENCH_DB}"
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
@@ -123,15 +123,33 @@ def forget_stored_results(markets):
     DailyResult.objects.filter(market__in=markets).delete()
 
 
+# Where produce's time goes, by its progress notes (reports/services.py).
+PHASES = ((3, "roll-up"), (5, "judging"), (70, "percentiles, statistics, scores, behaviour, fees, document"),
+          (78, "JSON and CSV"), (82, "PDF and manifest"))
+
+
 def timed_produce(scope, period, markets):
+    """(seconds, files, {phase: seconds})."""
     from django.utils import timezone as djtz
 
     from reports import services
 
+    marks = []
     t = time.perf_counter()
     files, manifest = services.produce(scope=scope, period=period, markets=markets, generated_at=djtz.now(),
-                                       progress=lambda percent, note: None)
-    return time.perf_counter() - t, files
+                                       progress=lambda percent, note: marks.append((percent, time.perf_counter())))
+    total = time.perf_counter() - t
+    phases = {}
+    for (name_lo, name), (next_lo, _) in zip(PHASES, [*PHASES[1:], (101, "")]):
+        inside = [at for percent, at in marks if name_lo <= percent < next_lo]
+        after = [at for percent, at in marks if percent >= next_lo]
+        if inside:
+            phases[name] = (after[0] if after else t + total) - inside[0]
+    return total, files, phases
+
+
+def split(phases) -> str:
+    return "; ".join(f"{name} {seconds:.1f}" for name, seconds in phases.items())
 
 
 def write_section(text):
@@ -192,20 +210,20 @@ def main():
         scope = {"kind": "market", "label": str(markets[0]), "market_id": markets[0].id, "venue_id": None}
         forget_stored_results(markets[:1])
         mark_dirty(markets[:1], MONTH_START, month_end)
-        cold, month_files = timed_produce(scope, month, markets[:1])
-        warm, month_files_2 = timed_produce(scope, month, markets[:1])
+        cold, month_files, _ = timed_produce(scope, month, markets[:1])
+        warm, month_files_2, month_phases = timed_produce(scope, month, markets[:1])
         same = all(month_files[n] == month_files_2[n] for n in ("report.json", "minute_bars.csv", "incidents.csv"))
         for i in range(args.days):  # what the nightly judging stores for each closed day (not timed)
             judging.judge_day(market=markets[0], day=(MONTH_START + timedelta(days=i)).date())
             judging.score_closed_day(market=markets[0], day=(MONTH_START + timedelta(days=i)).date())
-        stored, _ = timed_produce(scope, month, markets[:1])
+        stored, _, _ = timed_produce(scope, month, markets[:1])
 
         day = day_period(DAY_START.date())
         desk = {"kind": "desk", "label": "whole desk", "market_id": None, "venue_id": None}
         forget_stored_results(markets)
         mark_dirty(markets, DAY_START, DAY_START + timedelta(days=1))
-        pack_cold, pack_files = timed_produce(desk, day, markets)
-        pack_warm, _ = timed_produce(desk, day, markets)
+        pack_cold, pack_files, _ = timed_produce(desk, day, markets)
+        pack_warm, _, pack_phases = timed_produce(desk, day, markets)
         separate = None
         if not args.skip_separate:
             t = time.perf_counter()
@@ -243,6 +261,9 @@ is part of the figure); warm = bars already rolled up, as the live roll-up leave
 | daily pack, {args.markets} markets, one desk report — cold | {args.markets * (86400 - 1200):,} | {pack_cold:.1f} | < 60 s | PDF {len(pack_files['report.pdf']) / 1e6:.1f} MB |
 | daily pack, {args.markets} markets — warm | same | {pack_warm:.1f} | < 60 s | |
 | alternative: {args.markets} separate market reports, warm | same | {'—' if separate is None else f'{separate:.1f}'} | | {args.markets} PDFs |
+
+Where the warm runs' time goes (s): monthly — {split(month_phases)}; daily pack — {split(pack_phases)}
+(PDF {pack_phases.get("PDF and manifest", 0) / args.markets:.3f} s per market).
 {loading}"""
         write_section(text)
         print(text)

@@ -48,7 +48,7 @@ FEE_LADDERS = {
     "binance": ("Binance USDT-M futures, Regular only", fees.BINANCE_USDT_M_REGULAR),
 }
 
-Progress = Callable[[int, int, Market], None]
+Progress = Callable[[int, int, str], None]  # (steps done, steps, what is being done)
 
 
 def market_identity(market: Market) -> dict:
@@ -566,15 +566,16 @@ def _grouped(rows, key) -> dict[int, list]:
 
 
 def gather_all(markets: list[Market], start: datetime, end: datetime, *, now: datetime,
-               progress: Progress = lambda i, n, market: None) -> list[MarketEvidence]:
+               progress: Progress = lambda done, steps, note: None) -> list[MarketEvidence]:
     """The markets' evidence for [start, end). `now` bounds what the engine may judge (the
     exemption's recovery window may reach past the period's end)."""
     ids = [m.id for m in markets]
     periods_of = selectors.obligation_periods_of_markets(market_ids=ids, start=start, end=end)
     spans = {}
     for i, market in enumerate(markets):
-        progress(i, len(markets), market)
+        progress(i, len(markets), f"judging {market.venue.name} {market.symbol} ({i + 1}/{len(markets)})")
         spans[market.id] = judging.judge_span(market=market, start=start, end=end, now=now)
+    progress(len(markets), len(markets), "spread percentiles, statistics, scores, order behaviour and fees")
 
     # Spread percentiles: every market's versions (and whole period, where versions changed) in one query.
     pieces, piece_of = [], {}

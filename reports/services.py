@@ -55,9 +55,8 @@ def produce(*, scope: dict, period: Period, markets, generated_at: datetime, pro
     rollups.roll_up_pending()
     gathered = evidence.gather_all(
         markets, period.start, period.end, now=generated_at,
-        progress=lambda i, n, market: progress(5 + 70 * i // n, f"judging {market.venue.name} {market.symbol} ({i + 1}/{n})"),
+        progress=lambda done, steps, note: progress(5 + 65 * done // steps, note),
     )
-    progress(75, "statistics, scores, behaviour and fees")
     period_doc = {"kind": period.kind, "label": period.label, "start": builders.iso(period.start),
                   "end": builders.iso(period.end), "minutes": period.minutes}
     document = builders.build_document(scope=scope, period=period_doc, methodology=builders.methodology(gathered), evidence=gathered)
