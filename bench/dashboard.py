@@ -10,7 +10,8 @@ Side by side, in the same run: the engine's bulk `markets_status` against its pe
 real collector (`manage.py collect`, its own process) → Redis channel layer → uvicorn's
 consumer → 20 Chromium pages on one market's page; each page records when Plotly draws each
 second's point, and a WebSocket client on the simulator records every depth event's time E.
-Writes its section of docs/benchmarks.md.
+Writes its section of docs/benchmarks.md. `--overview-only` measures the overview alone (no live
+path) and prints its figures without writing the section.
 """
 import os
 import statistics
@@ -293,6 +294,12 @@ def main():
             cold.append(ttfb(f"{server.url}/", cookie)[0])
         print(f"overview TTFB {overview}, cold {cold}, api {api}, usable {usable}, in process bulk {bulk:.3f} s "
               f"vs per market {per_market:.3f} s", flush=True)
+        med = statistics.median
+        print(f"overview-only: HTML {overview[0][1] / 1024:.0f} kB, TTFB median {med([o[0] for o in overview]) * 1000:.0f} ms "
+              f"max {max(o[0] for o in overview) * 1000:.0f} ms; usable ({rows} rows) median {med(usable) * 1000:.0f} ms "
+              f"max {max(usable) * 1000:.0f} ms; load {os.getloadavg()}", flush=True)
+        if "--overview-only" in sys.argv:
+            return
         from_event, from_sample, events = live_latency(server, cookie)
     finally:
         server.stop()

@@ -145,6 +145,38 @@ def overview_rows(*, now: datetime) -> list[dict]:
     return [overview_row(m, versions.get(m.id), engine.market_standing(found[m.id], samples.get(m.id), now=now)) for m in markets]
 
 
+# The overview's first paint and resync carry only what its table shows, in the same shapes the
+# live updates patch (`live`, `status`); the terms are sent once per distinct set, not once per row.
+_OVERVIEW_LIVE = ("ts", "stale", "spread_pct", "depth_usd", "depth_bid_usd", "depth_ask_usd", "depth_bid_complete",
+                  "depth_ask_complete", "depth_lower_bound")
+_OVERVIEW_LIMITS = ("spread_target_max_pct", "spread_max_pct", "depth_band_pct", "depth_min_usd", "depth_min_side_usd")
+_OVERVIEW_UPTIME = ("status", "judged", "raw_pct", "adjusted_pct", "required_pct", "breach_budget_minutes",
+                    "budget_allowed_minutes", "judged_until")
+
+
+def _overview_slim(row: dict, terms: dict[tuple, int]) -> dict:
+    live = row["live"]
+    limits = row["limits"]
+    key = None if limits is None else tuple(limits[k] for k in _OVERVIEW_LIMITS)
+    return {
+        "market_id": row["market_id"], "venue": row["venue"], "tier": row["tier"], "symbol": row["symbol"],
+        "terms": None if key is None else terms.setdefault(key, len(terms)),
+        "live": {**{k: live[k] for k in _OVERVIEW_LIVE}, "kpis": {k: {"status": v["status"]} for k, v in live["kpis"].items()}},
+        "uptime": {k: row["uptime"][k] for k in _OVERVIEW_UPTIME if k in row["uptime"]},
+        "behaviour": {"status": row["behaviour"]["status"], "text": row["behaviour"]["text"]},
+        "score": row["score"], "escalation": row["escalation"], "clock_deadline": row["clock_deadline"],
+        "status": row["status"],
+    }
+
+
+def overview_table(*, now: datetime) -> dict:
+    """overview_rows as the overview page needs them: `rows` (each `terms` an index into `terms`, or None
+    without an obligation) and `terms`, the distinct obligation terms shown beside the values."""
+    terms: dict[tuple, int] = {}
+    rows = [_overview_slim(r, terms) for r in overview_rows(now=now)]
+    return {"terms": [dict(zip(_OVERVIEW_LIMITS, key)) for key in terms], "rows": rows}
+
+
 # ---------------------------------------------------------------------------- market page
 
 

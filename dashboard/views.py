@@ -51,14 +51,14 @@ def _market_or_error(request, market_id: int, *, api: bool):
 def overview(request):
     now = timezone.now()
     return render(request, "dashboard/overview.html", {
-        "rows": selectors.overview_rows(now=now), "now": now, "stale_after": settings.STALE_AFTER_SECONDS,
+        "table": selectors.overview_table(now=now), "now": now, "stale_after": settings.STALE_AFTER_SECONDS,
     })
 
 
 @require_GET
 def api_overview(request):
     now = timezone.now()
-    return JsonResponse({"now": now.isoformat(), "rows": selectors.overview_rows(now=now)})
+    return JsonResponse({"now": now.isoformat(), **selectors.overview_table(now=now)})
 
 
 # ---------------------------------------------------------------------------- market page

@@ -1,14 +1,19 @@
 /* The overview: every market's obligations at a glance, sorted/filtered/grouped in the browser,
    updated live from /ws/overview/. Every status arrives judged by the server (the compliance
-   engine); this page only renders. The table is drawn once; a live update redraws only its row,
-   and the ages tick in place. */
+   engine); this page only renders. The table is drawn as one HTML string (one parse, one layout);
+   a live update redraws only its row, and the ages tick in place. The page's data (`terms`: each
+   distinct set of obligation terms, once; `rows`: each row's `terms` is an index into it) carries
+   only what the table shows, so 500 rows stay small to send and parse. */
 "use strict";
 (function () {
   const {esc, badge, pct, usd, utc, age, serverNow, getJSON, liveSocket, SEVERITY, ESCALATION} = LCMUI;
   const tbody = document.querySelector("#markets tbody");
   const filters = document.getElementById("filters");
-  let rows = JSON.parse(document.getElementById("rows-data").textContent);
+  const data = JSON.parse(document.getElementById("overview-data").textContent);
+  let rows = data.rows, terms = data.terms;
   let byId = new Map();
+  const trById = new Map();  // the drawn <tr> of each market, so updates never search the table
+  const limitsOf = r => (r.terms == null ? null : terms[r.terms]);
   let sortKey = "status", sortDir = -1, opened = false;
 
   const SORT = {
@@ -38,12 +43,12 @@
 
   const kpi = (s, name) => (s.kpis[name] ? s.kpis[name].status : "unknown");
   function cellSpread(r) {
-    const l = r.limits, s = r.live;
+    const l = limitsOf(r), s = r.live;
     const limits = l ? `<small>target ≤ ${l.spread_target_max_pct} % · max ${l.spread_max_pct} %</small>` : "";
     return `<span class="num">${pct(s.spread_pct)}</span> ${badge(kpi(s, "spread_pct"))}<br>${limits}`;
   }
   function cellDepth(r) {
-    const l = r.limits, s = r.live;
+    const l = limitsOf(r), s = r.live;
     const lower = side => (s[`depth_${side}_complete`] === false ? ` <span class="lower-bound" title="the book does not reach the band edge on this side">lower bound</span>` : "");
     const total = s.depth_usd == null ? "—" : `${s.depth_lower_bound ? "≥ " : ""}${usd(s.depth_usd)}`;
     const side = l && l.depth_min_side_usd != null ? ` ${badge(kpi(s, "depth_side_usd"), "per side")}` : "";
@@ -82,10 +87,15 @@
       `<td>${cellEscalation(r)}</td><td class="age">${cellAge(r)}</td></tr>`;
   }
 
+  const countsEl = document.getElementById("counts");
   function counts(shown) {
-    const n = s => rows.filter(r => r.status === s).length;
-    document.getElementById("counts").textContent =
-      `${shown} of ${rows.length} shown · ${n("breach")} breach · ${n("warning")} warning · ${rows.filter(r => r.live.stale).length} stale`;
+    let breach = 0, warning = 0, stale = 0;
+    for (const r of rows) { breach += r.status === "breach"; warning += r.status === "warning"; stale += !!r.live.stale; }
+    countsEl.textContent = `${shown} of ${rows.length} shown · ${breach} breach · ${warning} warning · ${stale} stale`;
+  }
+  function collectRows() {
+    trById.clear();
+    for (const tr of tbody.rows) if (tr.dataset.marketId) trById.set(Number(tr.dataset.marketId), tr);
   }
   function render() {
     const shown = rows.filter(matches);
@@ -104,6 +114,7 @@
       }
     }
     tbody.innerHTML = html;
+    collectRows();
     counts(shown.length);
     document.querySelectorAll("#markets th[data-sort]").forEach(th => {
       th.dataset.dir = th.dataset.sort === sortKey ? (sortDir > 0 ? "asc" : "desc") : "";
@@ -116,20 +127,23 @@
   let patchQueued = false;
   function patch() {
     patchQueued = false;
-    const scratch = document.createElement("tbody");
-    for (const id of changed) {
-      const tr = tbody.querySelector(`tr[data-market-id="${id}"]`), row = byId.get(id);
-      if (!tr || !row) continue;
-      scratch.innerHTML = rowHtml(row);
-      tr.replaceWith(scratch.firstElementChild);
-    }
+    // All changed rows parsed in one pass, then swapped in: no layout between them.
+    const ids = [...changed].filter(id => trById.has(id) && byId.has(id));
     changed.clear();
-    counts(tbody.querySelectorAll("tr[data-market-id]").length);
+    if (!ids.length) return;
+    const scratch = document.createElement("tbody");
+    scratch.innerHTML = ids.map(id => rowHtml(byId.get(id))).join("");
+    const fresh = [...scratch.rows];
+    ids.forEach((id, i) => { trById.get(id).replaceWith(fresh[i]); trById.set(id, fresh[i]); });
+    counts(trById.size);
   }
+  const ageHtml = new WeakMap();  // what each age cell shows, so a tick writes only the cells that changed
   function tickAges() {
-    for (const tr of tbody.querySelectorAll("tr[data-market-id]")) {
-      const row = byId.get(Number(tr.dataset.marketId));
-      if (row) tr.lastElementChild.innerHTML = cellAge(row);
+    for (const [id, tr] of trById) {
+      const row = byId.get(id);
+      if (!row) continue;
+      const html = cellAge(row);
+      if (ageHtml.get(tr) !== html) { tr.lastElementChild.innerHTML = html; ageHtml.set(tr, html); }
     }
   }
 
@@ -140,12 +154,12 @@
   filters.addEventListener("input", render);
 
   function resync() {
-    return getJSON(LCM.api).then(body => { rows = body.rows; index(); render(); }).catch(err => {
+    return getJSON(LCM.api).then(body => { rows = body.rows; terms = body.terms; index(); render(); }).catch(err => {
       document.getElementById("conn").textContent = `resync failed: ${err.message}`;
     });
   }
   index();
-  render();
+  // The socket first: its handshake runs while the table is drawn (its events wait for the draw anyway).
   liveSocket(LCM.ws, {
     statusEl: document.getElementById("conn"),
     // The page came with fresh rows; only a reconnect has missed updates to catch up on.
@@ -162,6 +176,7 @@
       if (!patchQueued) { patchQueued = true; requestAnimationFrame(patch); }
     },
   });
+  render();
   setInterval(tickAges, 1000);
   setInterval(resync, 60000);  // the engine's verdicts (uptime, order behaviour, score) move by the minute
 })();

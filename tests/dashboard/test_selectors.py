@@ -1,9 +1,11 @@
 """The dashboard's reads show the compliance engine's verdicts (hand-computed expectations below)."""
 from datetime import datetime, timedelta, timezone
+from decimal import Decimal
 
 import pytest
 
 from compliance import judging
+from compliance.models import Market
 from compliance.rollups import roll_up
 from dashboard import selectors
 
@@ -152,3 +154,21 @@ def test_bad_ranges_are_refused_with_a_reason():
         selectors.parse_range("2024-03-10", "2024-03-09", now=NOW)
     with pytest.raises(selectors.BadRange, match="at most 31 days"):
         selectors.parse_range("2024-01-01", "2024-03-01", now=NOW)
+
+
+def test_overview_table_sends_each_set_of_terms_once_and_only_what_the_table_shows():
+    for symbol in ("AAAUSDT", "BBBUSDT"):
+        make_market(symbol)
+    make_market("CCCUSDT", spread_max_pct=Decimal("3.5"))
+    write_samples([sample(m_id, NOW - timedelta(seconds=1)) for m_id in Market.objects.values_list("id", flat=True)])
+    table = selectors.overview_table(now=NOW)
+    rows = {r["symbol"]: r for r in table["rows"]}
+    assert len(table["terms"]) == 2 and rows["AAAUSDT"]["terms"] == rows["BBBUSDT"]["terms"] != rows["CCCUSDT"]["terms"]
+    assert table["terms"][rows["CCCUSDT"]["terms"]]["spread_max_pct"] == 3.5
+    full = {r["symbol"]: r for r in selectors.overview_rows(now=NOW)}
+    a = rows["AAAUSDT"]
+    assert "limits" not in a and "mid" not in a["live"] and "value" not in a["live"]["kpis"]["spread_pct"]
+    # The values shown are the full row's; the live part keeps the shape a live update patches in.
+    assert a["live"]["spread_pct"] == full["AAAUSDT"]["live"]["spread_pct"] and a["status"] == full["AAAUSDT"]["status"]
+    assert a["live"]["kpis"]["spread_pct"]["status"] == full["AAAUSDT"]["live"]["kpis"]["spread_pct"]["status"]
+    assert a["uptime"]["status"] == full["AAAUSDT"]["uptime"]["status"]
