@@ -99,7 +99,7 @@ class Sampler:
         depth_bid = depth_ask = slip_buy = slip_sell = None
         own_bid_dev = own_ask_dev = own_share = own_touch = None
         if quote_usd is not None:
-            # The book keeps band sums per price bucket (OrderBook.band_notional), equal to
+            # The book keeps band sums as levels change (OrderBook.band_notional), equal to
             # metrics.depth_within_band over the band (tests/collectors/test_book_band_sums.py),
             # with the same inclusive, tolerance-widened edges.
             slack = metrics.EDGE_TOLERANCE

@@ -20,7 +20,7 @@ def test_touch_follows_inserts_and_removals_of_the_best_level():
     book.apply([["100.5", "0.000"], ["100.0", "0"]], [["100.9", "0.00000000"]], 3)
     assert book.touch() == (99.5, 101.0)
     book.apply([["99.5", "0"]], [], 4)
-    assert book.touch() == (90.0, 101.0)  # the next best sits many buckets away
+    assert book.touch() == (90.0, 101.0)  # the next best sits far below
     book.apply([["90.0", "0"]], [["101.0", "0"], ["101.5", "0"]], 5)
     assert book.touch() == (None, None) and len(book) == 0
     assert not book.crossed()

@@ -1,4 +1,4 @@
-"""OrderBook.band_notional (bucketed band sums kept as the book changes) against the pure
+"""OrderBook.band_notional (band sums kept as the book changes) against the pure
 compliance.metrics.depth_within_band over the whole book: equal to float rounding."""
 import random
 from pathlib import Path
