@@ -400,6 +400,24 @@ def _fill_record(f: OwnFill) -> behaviour.FillRecord:
                                 is_maker=f.is_maker, traded_ms=_millis(f.traded_at))
 
 
+_QUANT = tuple(behaviour.Indicator)
+CANCEL_RATIO = "cancel_ratio_pct"
+
+
+def _contributions(order: behaviour.OrderRecord, dust_notional_usd, quote_usd: Decimal) -> list[tuple[float, float, int]]:
+    """What one order adds to each measure's (numerator, denominator, orders counted), read off
+    the engine's own functions applied to that order alone: the count ratios weigh each counted
+    order 1, UFR weighs it by its ordered quantity (compliance.behaviour.unfilled_ratio)."""
+    values = behaviour.quantitative_indicators([order], order.placed_ms, dust_notional_usd=dust_notional_usd, quote_usd=quote_usd)
+    out = []
+    for indicator in _QUANT:
+        v = values[indicator]
+        weight = float(order.orig_qty) if indicator == behaviour.Indicator.UFR else v.orders
+        out.append(((v.value or 0.0) * weight, weight, v.orders))
+    out.append((behaviour.cancel_ratio_pct([order]) / 100, 1, 1))
+    return out
+
+
 def worst_cycles(orders: list[behaviour.OrderRecord], start_ms: int, end_ms: int, *, dust_notional_usd, quote_usd: Decimal,
                  reported_triggers: dict, warning_fraction, max_cancel_ratio_pct: float, early_warning_fraction: float) -> dict:
     """Each quantitative-rule indicator in its worst 10-minute cycle of the period, and the
@@ -407,40 +425,58 @@ def worst_cycles(orders: list[behaviour.OrderRecord], start_ms: int, end_ms: int
     quantitative_indicators, as the live selector judges it), for every minute end in
     (start, end] with an order in it. The worst cycle is the highest value among cycles that
     reach the recording threshold (of equal values, the first with the most orders); when none
-    does, the highest of all, marked not judged."""
+    does, the highest of all, marked not judged.
+
+    A desk near the thresholds places thousands of orders per cycle, so cycles are not judged
+    one by one: running sums of each order's contribution locate the worst cycle (linear in the
+    orders), and the engine's functions then give that cycle's value."""
     placed = sorted((o for o in orders if o.was_placed), key=lambda o: o.placed_ms)
     times = [o.placed_ms for o in placed]
-    cycle = behaviour.QUANT_CYCLE_MS
-    ends = sorted({
-        e for t in times for e in range(-(-t // behaviour.MINUTE_MS) * behaviour.MINUTE_MS, t + cycle, behaviour.MINUTE_MS)
-        if start_ms < e <= end_ms
-    })
-    worst: dict[str, tuple] = {}  # name → (judged, value, orders, cycle end)
+    cycle, minute = behaviour.QUANT_CYCLE_MS, behaviour.MINUTE_MS
+    ends = sorted({e for t in times for e in range(-(-t // minute) * minute, t + cycle, minute) if start_ms < e <= end_ms})
+    names = [*map(str, _QUANT), CANCEL_RATIO]
+    # running[k][i]: measure k's (numerator, denominator, orders) over the first i orders
+    running = [[(0.0, 0.0, 0)] for _ in names]
+    for order in placed:
+        for k, (num, den, counted) in enumerate(_contributions(order, dust_notional_usd, quote_usd)):
+            n0, d0, c0 = running[k][-1]
+            running[k].append((n0 + num, d0 + den, c0 + counted))
+    thresholds = [*(behaviour.FUTURES_THRESHOLDS_2020[i].min_orders for i in _QUANT), 0]
+    best: dict[str, tuple] = {}  # name → ((judged, value, orders), cycle end)
     for e in ends:
-        window = placed[bisect_right(times, e - cycle): bisect_right(times, e)]
-        values = behaviour.quantitative_indicators(window, e, dust_notional_usd=dust_notional_usd, quote_usd=quote_usd)
-        candidates = [(str(v.indicator), v.value, v.orders, behaviour.FUTURES_THRESHOLDS_2020[v.indicator].min_orders)
-                      for v in values.values()]
-        candidates.append(("cancel_ratio_pct", behaviour.cancel_ratio_pct(window), len(window), 0))
-        for name, value, count, min_orders in candidates:
-            if value is None:
+        lo, hi = bisect_right(times, e - cycle), bisect_right(times, e)
+        for k, name in enumerate(names):
+            (n1, d1, c1), (n0, d0, c0) = running[k][hi], running[k][lo]
+            if d1 - d0 <= 0:
                 continue
-            key = (count >= min_orders, value, count)  # equal values: the cycle with more orders weighs more
-            if name not in worst or key > worst[name][:3]:
-                worst[name] = (*key, e)
+            key = (c1 - c0 >= thresholds[k], (n1 - n0) / (d1 - d0), c1 - c0)  # equal values: more orders weigh more
+            if name not in best or key > best[name][0]:
+                best[name] = (key, e)
+
+    def exact(name: str):
+        """(value, orders, cycle end) of the located cycle, by the engine's functions."""
+        if name not in best:
+            return None, 0, None
+        e = best[name][1]
+        window = placed[bisect_right(times, e - cycle): bisect_right(times, e)]
+        if name == CANCEL_RATIO:
+            return behaviour.cancel_ratio_pct(window), len(window), e
+        v = behaviour.quantitative_indicators(window, e, dust_notional_usd=dust_notional_usd, quote_usd=quote_usd)[
+            behaviour.Indicator(name)]
+        return v.value, v.orders, e
+
     out = {}
-    for indicator in behaviour.Indicator:
-        name = str(indicator)
+    for indicator in _QUANT:
         trigger = behaviour.trigger_for(indicator, reported_triggers)
         min_orders = behaviour.FUTURES_THRESHOLDS_2020[indicator].min_orders
-        _, value, count, e = worst.get(name, (False, None, 0, None))
-        out[name] = {
+        value, count, e = exact(str(indicator))
+        out[str(indicator)] = {
             "value": value, "orders": count, "cycle_end": _from_millis(e), "trigger_value": trigger, "min_orders": min_orders,
             "status": str(behaviour.judge_indicator(value, trigger_value=trigger, warning_fraction=warning_fraction,
                                                     orders=count, min_orders=min_orders)),
         }
-    _, value, count, e = worst.get("cancel_ratio_pct", (False, None, 0, None))
-    out["cancel_ratio_pct"] = {
+    value, count, e = exact(CANCEL_RATIO)
+    out[CANCEL_RATIO] = {
         "value": value, "orders": count, "cycle_end": _from_millis(e), "limit": max_cancel_ratio_pct,
         "status": str(evaluation.upper_limit_status(value, max_cancel_ratio_pct, early_warning_fraction)),
     }

@@ -188,3 +188,38 @@ def test_spread_percentiles_agree_whether_read_by_key_or_by_one_scan(market):
     (pcts, avg, mx), (key_pcts, key_avg, key_mx) = scanned[-1], keyed[-1]
     assert (avg, mx) == (key_avg, key_mx) and avg == pytest.approx(statistics.fmean(mids), abs=1e-12) and mx == max(mids)
     assert pcts[0] == pytest.approx(statistics.median(mids), abs=1e-12)
+
+
+def test_worst_cycle_search_finds_what_judging_every_cycle_with_the_engine_finds():
+    import random
+
+    from reports.evidence import worst_cycles
+
+    rng = random.Random(8)
+    t0 = int(at(10).timestamp() * 1000)
+    orders = []
+    for i in range(400):
+        placed = t0 + rng.randrange(0, 45 * 60_000)
+        status = rng.choice(["FILLED", "CANCELED", "CANCELED", "EXPIRED", "NEW", "PARTIALLY_FILLED", "REJECTED"])
+        qty = Decimal(rng.choice(["0.5", "1", "3"]))
+        executed = {"FILLED": qty, "PARTIALLY_FILLED": qty / 2}.get(status, Decimal(0))
+        closed = None if status in ("NEW", "PARTIALLY_FILLED") else placed + rng.choice([300, 1500, 4000, 60_000])
+        orders.append(behaviour.OrderRecord(
+            order_id=i, side="BUY", order_type="LIMIT", time_in_force=rng.choice(["GTC", "GTX", "IOC", "FOK", "GTD"]),
+            price=Decimal(rng.choice(["10", "100"])), orig_qty=qty, executed_qty=executed, status=status,
+            placed_ms=placed, closed_ms=closed))
+    start_ms, end_ms = t0, t0 + 45 * 60_000
+    found = worst_cycles(orders, start_ms, end_ms, dust_notional_usd=Decimal(50), quote_usd=Decimal(1), reported_triggers={},
+                         warning_fraction=0.8, max_cancel_ratio_pct=8.0, early_warning_fraction=0.9)
+    # Brute force: every minute end of the period, each cycle judged by the engine's functions.
+    brute: dict[str, tuple] = {}
+    for e in range(start_ms + 60_000, end_ms + 1, 60_000):
+        values = behaviour.quantitative_indicators(orders, e)  # dust $50, quote 1 USD
+        window = behaviour.placed_in_window(orders, e)
+        candidates = [(str(k), v.value, v.orders) for k, v in values.items()] + [("cancel_ratio_pct", behaviour.cancel_ratio_pct(window), len(window))]
+        for name, value, count in candidates:
+            if value is not None and (name not in brute or (value, count) > brute[name]):
+                brute[name] = (value, count)
+    assert set(brute) == set(found)
+    for name, (value, count) in brute.items():
+        assert (found[name]["value"], found[name]["orders"]) == (pytest.approx(value, abs=1e-12), count), name
