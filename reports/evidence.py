@@ -16,10 +16,11 @@ they are current, else computed from the same judged minutes.
 from bisect import bisect_right
 from collections import defaultdict
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
 
-from django.db import connection, transaction
+from django.db import connection, connections, transaction
 from django.db.models import Count, Max, Sum
 from django.db.models.functions import Greatest
 
@@ -601,18 +602,20 @@ def _grouped(rows, key) -> dict[int, list]:
     return out
 
 
+def _on_own_connection(function, *args):
+    """Run in a worker thread, on that thread's own database connection, closed afterwards."""
+    try:
+        return function(*args)
+    finally:
+        connections.close_all()
+
+
 def gather_all(markets: list[Market], start: datetime, end: datetime, *, now: datetime,
                progress: Progress = lambda done, steps, note: None) -> list[MarketEvidence]:
     """The markets' evidence for [start, end). `now` bounds what the engine may judge (the
     exemption's recovery window may reach past the period's end)."""
     ids = [m.id for m in markets]
     periods_of = selectors.obligation_periods_of_markets(market_ids=ids, start=start, end=end)
-    spans = {}
-    for i, market in enumerate(markets):
-        progress(i, len(markets), f"judging {market.venue.name} {market.symbol} ({i + 1}/{len(markets)})")
-        spans[market.id] = judging.judge_span(market=market, start=start, end=end, now=now)
-    progress(len(markets), len(markets), "spread percentiles, statistics, scores, order behaviour and fees")
-
     # Spread percentiles: every market's versions (and whole period, where versions changed) in one query.
     pieces, piece_of = [], {}
     for market_id in ids:
@@ -624,7 +627,17 @@ def gather_all(markets: list[Market], start: datetime, end: datetime, *, now: da
             piece_of[(market_id, None)] = len(pieces)
             pieces.append((market_id, ceil_minute(periods[0][0]), ceil_minute(periods[-1][1]),
                            periods[-1][2].spread_denominator, True))
-    percentiles = spread_percentiles(pieces, start, end)
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        # The percentile query is Postgres' work and the judging Python's: on their own
+        # connection they overlap. Inside a caller's transaction (a test) its rows are visible
+        # to this connection only, so the query then runs here, after the judging.
+        pending = None if connection.in_atomic_block else pool.submit(_on_own_connection, spread_percentiles, pieces, start, end)
+        spans = {}
+        for i, market in enumerate(markets):
+            progress(i, len(markets), f"judging {market.venue.name} {market.symbol} ({i + 1}/{len(markets)})")
+            spans[market.id] = judging.judge_span(market=market, start=start, end=end, now=now)
+        progress(len(markets), len(markets), "spread percentiles, statistics, scores, order behaviour and fees")
+        percentiles = pending.result() if pending is not None else spread_percentiles(pieces, start, end)
 
     on = (end - timedelta(microseconds=1)).date()
     stored_violations = _grouped(

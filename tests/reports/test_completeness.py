@@ -223,3 +223,16 @@ def test_worst_cycle_search_finds_what_judging_every_cycle_with_the_engine_finds
     assert set(brute) == set(found)
     for name, (value, count) in brute.items():
         assert (found[name]["value"], found[name]["orders"]) == (pytest.approx(value, abs=1e-12), count), name
+
+
+@pytest.mark.django_db(transaction=True)
+def test_percentiles_on_their_own_connection_while_judging(market):
+    # Outside a caller's transaction (as in the worker) the percentile query runs on a second
+    # connection, in parallel with the judging; the numbers are the same.
+    import statistics
+
+    write_samples(sample_row(market.id, t, 100.0, 100.0 + 0.01 * (i % 23 + 1)) for i, t in enumerate(seconds(at(10), at(10, 5))))
+    total = report_json(scope="market", market_id=market.id, period=range_period(at(10), at(10, 5)))["total"]
+    spreads = [(0.01 * (i % 23 + 1)) / (100.0 + 0.01 * (i % 23 + 1)) * 100 for i in range(300)]
+    assert total["spread"]["p50_pct"] == pytest.approx(statistics.median(spreads), abs=1e-6)  # JSON: 6 decimals
+    assert total["spread"]["p99_pct"] == pytest.approx(statistics.quantiles(spreads, n=100, method="inclusive")[98], abs=1e-6)
