@@ -128,12 +128,25 @@ PHASES = ((3, "roll-up"), (5, "judging"), (70, "percentiles, statistics, scores,
           (78, "JSON and CSV"), (82, "PDF and manifest"))
 
 
+QUIET = {"below": None, "wait": 0.0}  # --quiet-below / --quiet-wait
+LOADS: list[float] = []  # the 1-minute load average as each timed run started
+
+
+def wait_for_quiet():
+    """Let the shared machine settle (up to --quiet-wait s) before a timed run; note its load."""
+    deadline = time.monotonic() + QUIET["wait"]
+    while QUIET["below"] is not None and os.getloadavg()[0] >= QUIET["below"] and time.monotonic() < deadline:
+        time.sleep(5)
+    LOADS.append(os.getloadavg()[0])
+
+
 def timed_produce(scope, period, markets):
     """(seconds, files, {phase: seconds})."""
     from django.utils import timezone as djtz
 
     from reports import services
 
+    wait_for_quiet()
     marks = []
     t = time.perf_counter()
     files, manifest = services.produce(scope=scope, period=period, markets=markets, generated_at=djtz.now(),
@@ -180,7 +193,10 @@ def main():
     parser.add_argument("--keep-db", action="store_true", help="leave the database for another run")
     parser.add_argument("--reuse-db", action="store_true", help="use the database a --keep-db run left")
     parser.add_argument("--skip-separate", action="store_true", help="do not time the one-report-per-market alternative")
+    parser.add_argument("--quiet-below", type=float, help="before each timed run, wait until the 1-min load is below this")
+    parser.add_argument("--quiet-wait", type=float, default=600, help="…but no longer than this many seconds")
     args = parser.parse_args()
+    QUIET.update(below=args.quiet_below, wait=args.quiet_wait)
     reuse = args.reuse_db and database_exists()
     if not reuse:
         admin(f"DROP DATABASE IF EXISTS {BENCH_DB}")
@@ -226,20 +242,25 @@ def main():
         pack_warm, _, pack_phases = timed_produce(desk, day, markets)
         separate = None
         if not args.skip_separate:
+            wait_for_quiet()
+            QUIET["below"] = None  # the runs inside the alternative are one measurement
             t = time.perf_counter()
             for market in markets:
                 timed_produce({"kind": "market", "label": str(market), "market_id": market.id, "venue_id": None}, day, [market])
             separate = time.perf_counter() - t
         load_after = load_average()
+        # one per row: cold, warm, stored, pack cold, pack warm, the alternative's start
+        row_loads = [f"{x:.1f}" for x in LOADS[:5]] + ([f"{LOADS[5]:.1f}"] if len(LOADS) > 5 else ["—"])
         samples_month = args.days * 86400 - args.days * 20 * 60
         loading = ("" if load_month is None else
                    f"\nLoading the samples (not part of the figures): month {load_month:.1f} s, day pack {load_day:.1f} s.\n")
         text = f"""
 ## Audit reports (`bench/reports.py`)
 
-Command: `.venv/bin/python bench/reports.py --markets {args.markets} --days {args.days}`
+Command: `.venv/bin/python bench/reports.py {" ".join(sys.argv[1:])}`
 Machine: {os.cpu_count()} cores ({platform.machine()}), PostgreSQL on localhost, shared with other work;
-load average (1/5/15 min) {load_before} before the timed runs, {load_after} after.
+load average (1/5/15 min) {load_before} before the timed runs, {load_after} after; "load" = the
+1-minute load average as the row's run started.
 Date: {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC.
 
 Data: 1 s samples from `generate_series` (0.5 % invalid seconds, a 20-minute collector gap per market
@@ -247,20 +268,20 @@ and day, spreads around the 0.5 % target, depth around the $25k minimum); tier-1
 Figure = `reports.services.produce`: roll-up of pending minutes, one judging of each market's span
 (`judging.judge_span`), verdicts per version, per-day verdicts and liquidity scores (the engine's stored
 DailyResult / LiquidityScore when current, else `evaluation.period_verdict` / `evaluation.score_minutes`
-over the same judged minutes), statistics from the minute bars and
-spread percentiles from the samples (one query per report), order behaviour, fees, JSON, two CSVs,
-PDF with heatmap/spread/depth charts, manifest.
+over the same judged minutes), statistics from the minute bars, spread percentiles from the
+samples (one query per report, on a second connection while the markets are judged), order
+behaviour, fees, JSON, two CSVs, PDF with heatmap/spread/depth charts, manifest.
 Cold = every minute of the period marked for roll-up again (the engine's roll-up, `compliance/rollups.py`,
 is part of the figure); warm = bars already rolled up, as the live roll-up leaves them.
 
-| report | samples | time s | goal | files |
-|---|---|---|---|---|
-| monthly, 1 market, {args.days} days — cold | {samples_month:,} | {cold:.1f} | < 10 s | PDF {len(month_files['report.pdf']) / 1e6:.1f} MB, CSV {len(month_files['minute_bars.csv']) / 1e6:.1f} MB |
-| monthly, 1 market — warm (regeneration) | {samples_month:,} | {warm:.1f} | < 10 s | identical JSON/CSV: {'yes' if same else 'NO'} |
-| monthly, 1 market — warm, engine's closed-day results stored | {samples_month:,} | {stored:.1f} | < 10 s | |
-| daily pack, {args.markets} markets, one desk report — cold | {args.markets * (86400 - 1200):,} | {pack_cold:.1f} | < 60 s | PDF {len(pack_files['report.pdf']) / 1e6:.1f} MB |
-| daily pack, {args.markets} markets — warm | same | {pack_warm:.1f} | < 60 s | |
-| alternative: {args.markets} separate market reports, warm | same | {'—' if separate is None else f'{separate:.1f}'} | | {args.markets} PDFs |
+| report | samples | time s | goal | load | files |
+|---|---|---|---|---|---|
+| monthly, 1 market, {args.days} days — cold | {samples_month:,} | {cold:.1f} | < 10 s | {row_loads[0]} | PDF {len(month_files['report.pdf']) / 1e6:.1f} MB, CSV {len(month_files['minute_bars.csv']) / 1e6:.1f} MB |
+| monthly, 1 market — warm (regeneration) | {samples_month:,} | {warm:.1f} | < 10 s | {row_loads[1]} | identical JSON/CSV: {'yes' if same else 'NO'} |
+| monthly, 1 market — warm, engine's closed-day results stored | {samples_month:,} | {stored:.1f} | < 10 s | {row_loads[2]} | |
+| daily pack, {args.markets} markets, one desk report — cold | {args.markets * (86400 - 1200):,} | {pack_cold:.1f} | < 60 s | {row_loads[3]} | PDF {len(pack_files['report.pdf']) / 1e6:.1f} MB |
+| daily pack, {args.markets} markets — warm | same | {pack_warm:.1f} | < 60 s | {row_loads[4]} | |
+| alternative: {args.markets} separate market reports, warm | same | {'—' if separate is None else f'{separate:.1f}'} | | {row_loads[5]} | {args.markets} PDFs |
 
 Where the warm runs' time goes (s): monthly — {split(month_phases)}; daily pack — {split(pack_phases)}
 (PDF {pack_phases.get("PDF and manifest", 0) / args.markets:.3f} s per market).
