@@ -42,7 +42,8 @@ def report_request(request):
 
 def report_detail(request, pk: int):
     report = get_object_or_404(Report.objects.select_related("market__venue", "venue", "requested_by"), pk=pk)
-    return render(request, "reports/detail.html", {"report": report, "files": sorted(report.files.items())})
+    return render(request, "reports/detail.html", {"report": report, "files": sorted(report.files.items()),
+                                                   "lease_minutes": int(services.LEASE.total_seconds() // 60)})
 
 
 def report_progress(request, pk: int):

@@ -135,7 +135,7 @@ def test_stored_closed_day_results_are_reused_while_current_and_recomputed_after
     assert doc["daily_results"][0]["source"] == "computed" and doc["daily_results"][0]["passed"] is False
 
 
-def test_a_report_left_running_by_a_dead_worker_is_claimed_again(market):
+def test_a_report_left_running_by_a_dead_worker_is_claimed_again(market, client, admin_user):
     write_samples(sample_row(market.id, t, 100.0, 100.1) for t in seconds(at(10), at(11)))
     now = timezone.now()
     dead = services.request_report(scope="market", market_id=market.id, period=range_period(at(10), at(11)), enqueue=False,
@@ -148,6 +148,8 @@ def test_a_report_left_running_by_a_dead_worker_is_claimed_again(market):
 
     # A running report with a live lease is not generated a second time…
     assert services.generate_report(alive.pk).status == "running"
+    client.force_login(admin_user)
+    assert b"last progress" in client.get(f"/reports/{alive.pk}/").content
     # …one whose worker stopped making progress is queued again and then finished.
     assert services.reclaim_stale_reports(now=now, enqueue=False) == [dead.pk]
     assert Report.objects.get(pk=dead.pk).status == "queued"
