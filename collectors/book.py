@@ -32,7 +32,7 @@ from itertools import compress, islice
 from operator import itemgetter, mul, not_
 
 INFINITY = float("inf")
-THRESHOLD_MARGIN = 0.0025  # the band sum's threshold sits this far (relative) inside the band's edge
+THRESHOLD_MARGIN = 0.001  # the band sum's threshold sits this far (relative) inside the band's edge
 RESUM_EVERY = 64  # band reads between exact re-sums of the threshold sum, which bound its float drift
 # How venues write a zero quantity ("0", "0.000", "0.00000000"...); other spellings go through float().
 ZERO_TEXTS = frozenset(["0"] + ["0." + "0" * decimals for decimals in range(1, 19)])
@@ -139,13 +139,9 @@ class BookSide:
         if not (threshold <= edge_key <= threshold + 2 * THRESHOLD_MARGIN * abs(edge_key)) or \
                 self.reads % RESUM_EVERY == 0:
             self._place_threshold(edge_key - THRESHOLD_MARGIN * abs(edge_key))
-        total = self.inner_sum
         outer = self.outer
-        qty_of = self.qty_of
-        for key in outer[:bisect_right(outer, edge_key)]:
-            price = sign * key
-            total += price * qty_of[price]
-        return total
+        prices = list(map(sign.__mul__, outer[:bisect_right(outer, edge_key)]))
+        return self.inner_sum + sum(map(mul, prices, map(self.qty_of.__getitem__, prices)))
 
     def _place_threshold(self, threshold):
         """Place the threshold and sum the levels at or better than it (C-level passes)."""
