@@ -28,7 +28,16 @@ def test_collect_command_runs_a_leased_shard_and_flushes_on_sigint(simulator, tm
         cwd=settings.BASE_DIR, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
     try:
-        time.sleep(6)
+        # Wait for the first stored seconds (a loaded machine takes a while to start Django),
+        # then a few more before Ctrl-C.
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline and process.poll() is None:
+            with connection.cursor() as cur:
+                cur.execute("SELECT count(*) FILTER (WHERE valid) FROM compliance_sample")
+                if cur.fetchone()[0] >= 2:
+                    break
+            time.sleep(0.5)
+        time.sleep(3)
         process.send_signal(signal.SIGINT)
         out, err = process.communicate(timeout=20)
     finally:
