@@ -27,6 +27,7 @@ import tempfile
 import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from sections import write_section  # bench/ is the script's directory, so on sys.path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -183,17 +184,6 @@ def before_tree(commit: str) -> Path:
     return tree
 
 
-def write_section(text):
-    path = ROOT / "docs" / "benchmarks.md"
-    start, end = "<!-- bench:alerts -->", "<!-- /bench:alerts -->"
-    current = path.read_text() if path.exists() else "# Benchmarks\n"
-    block = f"{start}\n{text.rstrip()}\n{end}"
-    if start in current and end in current:
-        current = current[: current.index(start)] + block + current[current.index(end) + len(end):]
-    else:
-        current = current.rstrip() + "\n\n" + block + "\n"
-    path.parent.mkdir(exist_ok=True)
-    path.write_text(current)
 
 
 def table(runs, passes):
@@ -271,7 +261,7 @@ warning go pending, the 72 h liquidity-alert clock fires and is notified to one 
 At {largest} markets a quiet pass is {speedup:.0f}× faster than before; against the 5 s beat
 (ALERTS_EVALUATE_EVERY_SECONDS) the before column is what made passes pile up.
 """
-    write_section(text)
+    write_section("alerts", text)
     print(text)
 
 

@@ -22,6 +22,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import psycopg
+from sections import write_section
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -249,19 +250,6 @@ def pct(values, q):
     return values[min(len(values) - 1, int(len(values) * q))]
 
 
-def write_section(text):
-    path = ROOT / "docs" / "benchmarks.md"
-    path.parent.mkdir(exist_ok=True)
-    start, end = "<!-- bench:dashboard -->", "<!-- /bench:dashboard -->"
-    current = path.read_text() if path.exists() else "# Benchmarks\n"
-    block = f"{start}\n{text.rstrip()}\n{end}"
-    if start in current and end in current:
-        current = current[: current.index(start)] + block + current[current.index(end) + len(end):]
-    else:
-        current = current.rstrip() + "\n\n" + block + "\n"
-    path.write_text(current)
-
-
 def main():
     import django
 
@@ -334,7 +322,7 @@ from the simulator's stream. Goal p99 < 500 ms.
 An event waits up to 1 s more for the next 1 s sample (DESIGN.md: samples every second), which these
 figures leave out: measured from an arbitrary event, add 0–1000 ms.
 """
-    write_section(text)
+    write_section("dashboard", text)
     print(text)
 
 

@@ -30,6 +30,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import psycopg
+from sections import write_section  # bench/ is the script's directory, so on sys.path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -271,15 +272,7 @@ delivered (≥ 95 % of N × 10 msgs/s): {fed['n']} markets used {fed['cpu'] * 10
 a core (collector, feed and other work share 2) and the shared Postgres's commit latency.
 """
     print(text)
-    path = ROOT / "docs" / "benchmarks.md"
-    start, end = "<!-- bench:live -->", "<!-- /bench:live -->"
-    current = path.read_text() if path.exists() else "# Benchmarks\n"
-    block = f"{start}\n{text.rstrip()}\n{end}"
-    if start in current and end in current:
-        current = current[: current.index(start)] + block + current[current.index(end) + len(end):]
-    else:
-        current = current.rstrip() + "\n\n" + block + "\n"
-    path.write_text(current)
+    write_section("live", text)
 
 
 if __name__ == "__main__":

@@ -27,6 +27,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import psycopg
+from sections import write_section  # bench/ is the script's directory, so on sys.path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -249,18 +250,6 @@ def measure(procs: Processes):
     return from_event, from_sample, len(events)
 
 
-def write_section(text: str):
-    path = ROOT / "docs" / "benchmarks.md"
-    start, end = "<!-- bench:live_latency -->", "<!-- /bench:live_latency -->"
-    current = path.read_text() if path.exists() else "# Benchmarks\n"
-    block = f"{start}\n{text.rstrip()}\n{end}"
-    if start in current and end in current:
-        current = current[: current.index(start)] + block + current[current.index(end) + len(end):]
-    else:
-        current = current.rstrip() + "\n\n" + block + "\n"
-    path.write_text(current)
-
-
 def main():
     # A SIGTERM (e.g. `timeout`) unwinds through the finally blocks, so no process outlives the bench.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit("terminated"))
@@ -295,7 +284,7 @@ sample; neither row includes that wait — measured from an arbitrary event, add
 exceeds 500 ms. The goal is judged on (a), the part of the path after the 1 s sampler. Process output:
 var/bench-logs/.
 """
-    write_section(text)
+    write_section("live_latency", text)
     print(text)
 
 

@@ -24,6 +24,7 @@ from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
 import psycopg
+from sections import write_section  # bench/ is the script's directory, so on sys.path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -197,17 +198,6 @@ def measure(n_markets, *, alternative):
     return result
 
 
-def write_section(text):
-    path = ROOT / "docs" / "benchmarks.md"
-    start, end = "<!-- bench:rollup -->", "<!-- /bench:rollup -->"
-    current = path.read_text() if path.exists() else "# Benchmarks\n"
-    block = f"{start}\n{text.rstrip()}\n{end}"
-    if start in current and end in current:
-        current = current[: current.index(start)] + block + current[current.index(end) + len(end):]
-    else:
-        current = current.rstrip() + "\n\n" + block + "\n"
-    path.parent.mkdir(exist_ok=True)
-    path.write_text(current)
 
 
 def main():
@@ -277,7 +267,7 @@ up each minute as it closes (the live column), so the full-day figure is the cos
 of re-running a day. Evaluation is Python per market (~1,500 minutes with their context, about 10
 queries); it fans out over Celery workers, one task per market and day.
 """
-    write_section(text)
+    write_section("rollup", text)
     print(text)
 
 

@@ -23,6 +23,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import psycopg
+from sections import write_section  # bench/ is the script's directory, so on sys.path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -158,20 +159,9 @@ The sink on new rows: {sink_rate:,.0f} rows/s (goal ≥ 200,000), {sink_rate / a
 costs {results[1][2] / results[0][2]:.1f}× a first write.
 """
     print(text)
-    write_section(text)
+    write_section("sink", text)
 
 
-def write_section(text):
-    path = ROOT / "docs" / "benchmarks.md"
-    start, end = "<!-- bench:sink -->", "<!-- /bench:sink -->"
-    current = path.read_text() if path.exists() else "# Benchmarks\n"
-    block = f"{start}\n{text.rstrip()}\n{end}"
-    if start in current and end in current:
-        current = current[: current.index(start)] + block + current[current.index(end) + len(end):]
-    else:
-        current = current.rstrip() + "\n\n" + block + "\n"
-    path.parent.mkdir(exist_ok=True)
-    path.write_text(current)
 
 
 if __name__ == "__main__":
