@@ -16,7 +16,9 @@ $(VENV)/.installed: requirements.txt
 	$(PY) -m pip install -q --disable-pip-version-check -r requirements.txt
 	@touch $@
 
+# The order book's C extension (collectors/_book.c), rebuilt when its source changes.
 venv: $(VENV)/.installed
+	@$(PY) scripts/build_ext.py
 
 services: venv
 	@PY=$(PY) bash scripts/ensure_services.sh

@@ -1,7 +1,16 @@
 """The local order book: price levels of one market, kept as the venue's diffs dictate.
 
-Layout, chosen so that the work per changed level is a few dict operations and one multiply-add,
-and a sample reads only what it needs:
+``OrderBook`` is the compiled book (collectors/_book.c, built by scripts/build_ext.py, which
+`make venv` runs): levels in sorted arrays, the best at the end, texts parsed straight from the
+decoded JSON. ``PyOrderBook`` below is the reference implementation in pure Python: it states
+what the book must do, and tests/collectors/test_book_compiled.py holds the compiled book equal
+to it (and its band sums bit for bit equal to compliance.metrics). The compiled book shows the
+same public interface (load_snapshot, apply, touch, best_bid/best_ask, crossed, band_notional,
+bids()/asks()/top(n) best first, known edges, bid_qty/ask_qty, len); the per-side objects
+(``book.bid``, ``book.ask``) are the Python book's own.
+
+The Python book's layout, chosen so that the work per changed level is a few dict operations and
+one multiply-add, and a sample reads only what it needs:
 
 - each side is a dict price -> quantity. A level is handled by its key, sign × price (-price for
   bids, price for asks), so that "better" means "smaller key" on both sides and one loop serves
@@ -26,6 +35,7 @@ touches them (reference/binance-api spot web_socket_streams, "How to manage a lo
 correctly", the NOTE on the snapshot limit). ``known_bid_edge`` / ``known_ask_edge`` are those
 deepest snapshot prices (None when the snapshot held the whole side).
 """
+import logging
 from bisect import bisect_left, bisect_right, insort
 from heapq import heapify, heappop, heappush
 from itertools import compress, islice
@@ -86,49 +96,50 @@ class BookSide:
         inner_sum = self.inner_sum
         outer = self.outer
         best_removed = False
-        for price_text, qty_text in levels:
-            price = float(price_text)
-            # Half the levels of a diff are removals: their quantity text is told by a set lookup.
-            qty = 0.0 if qty_text in zero_texts else float(qty_text)
-            if qty == 0.0:
-                # Removing a level the book does not hold is normal (futures "How to manage a
-                # local order book correctly", step 9).
-                old = pop(price, None)
-                if old is not None:
+        try:
+            for price_text, qty_text in levels:
+                price = float(price_text)
+                # Half the levels of a diff are removals: their quantity text is told by a set lookup.
+                qty = 0.0 if qty_text in zero_texts else float(qty_text)
+                if qty == 0.0:
+                    # Removing a level the book does not hold is normal (futures "How to manage a
+                    # local order book correctly", step 9).
+                    old = pop(price, None)
+                    if old is not None:
+                        key = sign * price
+                        if key <= threshold:
+                            inner_sum -= price * old
+                        else:
+                            del outer[bisect_left(outer, key)]
+                        if key == best_key:
+                            best_removed = True
+                elif 0.0 < qty < infinity and 0.0 < price < infinity:
+                    old = get(price, 0.0)  # held quantities are positive: 0.0 means a new level
+                    qty_of[price] = qty
                     key = sign * price
                     if key <= threshold:
-                        inner_sum -= price * old
-                    else:
-                        del outer[bisect_left(outer, key)]
-                    if key == best_key:
-                        best_removed = True
-            elif 0.0 < qty < infinity and 0.0 < price < infinity:
-                old = get(price, 0.0)  # held quantities are positive: 0.0 means a new level
-                qty_of[price] = qty
-                key = sign * price
-                if key <= threshold:
-                    inner_sum += price * (qty - old)
-                if not old:
-                    heappush(heap, key)
-                    if key < best_key:
-                        best_key = key
-                    if key > threshold:
-                        insort(outer, key)
-            else:
-                self.best_key = best_key
-                self.inner_sum = inner_sum
-                raise ValueError(f"level [{price_text!r}, {qty_text!r}] is not a positive finite price and "
-                                 "a non-negative finite quantity")
-        self.inner_sum = inner_sum
-        if best_removed and sign * best_key not in qty_of:
-            # The next best: the heap's top, once the keys of removed levels above it are dropped.
-            while heap and sign * heap[0] not in qty_of:
-                heappop(heap)
-            best_key = heap[0] if heap else INFINITY
-        self.best_key = best_key
-        if len(heap) > 2 * len(qty_of) + 1024:
-            self.heap = heap = [sign * price for price in qty_of]
-            heapify(heap)
+                        inner_sum += price * (qty - old)
+                    if not old:
+                        heappush(heap, key)
+                        if key < best_key:
+                            best_key = key
+                        if key > threshold:
+                            insort(outer, key)
+                else:
+                    raise ValueError(f"level [{price_text!r}, {qty_text!r}] is not a positive finite price and "
+                                     "a non-negative finite quantity")
+        finally:
+            # Also after a bad level: the levels before it are applied, and the best and the sum follow them.
+            self.inner_sum = inner_sum
+            if best_removed and sign * best_key not in qty_of:
+                # The next best: the heap's top, once the keys of removed levels above it are dropped.
+                while heap and sign * heap[0] not in qty_of:
+                    heappop(heap)
+                best_key = heap[0] if heap else INFINITY
+            self.best_key = best_key
+            if len(heap) > 2 * len(qty_of) + 1024:
+                self.heap = heap = [sign * price for price in qty_of]
+                heapify(heap)
 
     def band_notional(self, edge):
         """Σ price × qty of the levels priced >= edge (bids) or <= edge (asks)."""
@@ -191,7 +202,7 @@ def _parse(levels):
     return prices, qtys
 
 
-class OrderBook:
+class PyOrderBook:
     __slots__ = ("update_id", "bid", "ask", "known_bid_edge", "known_ask_edge")
 
     def __init__(self):
@@ -282,3 +293,11 @@ def _truncated(count, limit):
     if limit is None:
         return count in SNAPSHOT_LIMITS
     return count >= limit
+
+
+try:
+    from collectors._book import OrderBook
+except ImportError:  # not compiled: the product still runs, 3-4x slower (test_book_compiled fails)
+    logging.getLogger(__name__).warning(
+        "collectors._book is not built (python scripts/build_ext.py): using the pure-Python order book")
+    OrderBook = PyOrderBook

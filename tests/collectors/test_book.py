@@ -1,18 +1,23 @@
-"""The order book's own rules: best tracking, ordering, bad levels, snapshot edges."""
+"""The order book's own rules: best tracking, ordering, bad levels, snapshot edges — for the
+compiled book and the pure-Python reference alike."""
 import pytest
 
 from collectors.binance import DepthDiff, DepthSnapshot
-from collectors.book import OrderBook
+from collectors.book import OrderBook, PyOrderBook
 from collectors.sync import BookSync, Outcome
 
 
-def book_of(bids, asks, limit=None):
-    book = OrderBook()
-    book.load_snapshot(1, bids, asks, limit)
-    return book
+@pytest.fixture(params=[OrderBook, PyOrderBook], ids=["compiled", "python"])
+def book_of(request):
+    def book_of(bids, asks, limit=None):
+        book = request.param()
+        book.load_snapshot(1, bids, asks, limit)
+        return book
+
+    return book_of
 
 
-def test_touch_follows_inserts_and_removals_of_the_best_level():
+def test_touch_follows_inserts_and_removals_of_the_best_level(book_of):
     book = book_of([["100.0", "1"], ["99.5", "2"], ["90.0", "1"]], [["101.0", "1"], ["101.5", "1"]])
     assert book.touch() == (100.0, 101.0)
     book.apply([["100.5", "3"]], [["100.9", "1"]], 2)
@@ -26,7 +31,7 @@ def test_touch_follows_inserts_and_removals_of_the_best_level():
     assert not book.crossed()
 
 
-def test_levels_come_best_first_and_top_n():
+def test_levels_come_best_first_and_top_n(book_of):
     book = book_of([["10.01", "1"], ["10.00", "2"], ["9.00", "3"]], [["10.02", "1"], ["11.00", "2"]])
     book.apply([["9.999", "5"]], [["10.5", "1"]], 2)
     assert list(book.bids()) == [(10.01, 1.0), (10.0, 2.0), (9.999, 5.0), (9.0, 3.0)]
@@ -34,7 +39,7 @@ def test_levels_come_best_first_and_top_n():
     assert book.top(2) == ([(10.01, 1.0), (10.0, 2.0)], [(10.02, 1.0), (10.5, 1.0)])
 
 
-def test_quantity_update_and_removal_match_exact_prices():
+def test_quantity_update_and_removal_match_exact_prices(book_of):
     book = book_of([["61837.63000000", "1.0"]], [["61837.64000000", "2.0"]])
     book.apply([["61837.630", "4.5"]], [], 2)  # the same price written differently
     assert book.bid_qty == {61837.63: 4.5}
@@ -44,7 +49,7 @@ def test_quantity_update_and_removal_match_exact_prices():
 
 @pytest.mark.parametrize("level", [["abc", "1"], ["1.0", "x"], ["-1.0", "2"], ["1.0", "-2"], ["nan", "1"],
                                    ["1.0", "nan"], ["inf", "1"], ["1.0", "inf"], ["1.0"]])
-def test_bad_levels_are_errors_and_the_sync_rebuilds(level):
+def test_bad_levels_are_errors_and_the_sync_rebuilds(book_of, level):
     with pytest.raises((ValueError, TypeError)):
         book_of([["100.0", "1"]], [["101.0", "1"]]).apply([level], [], 2)
     sync = BookSync(chained=False)
@@ -61,21 +66,21 @@ def test_bad_snapshot_is_rejected_and_another_one_asked_for():
     assert sync.needs_snapshot and not sync.synced
 
 
-def test_known_edges_are_the_deepest_snapshot_prices_of_a_full_side():
+def test_known_edges_are_the_deepest_snapshot_prices_of_a_full_side(book_of):
     full = book_of([["100", "1"], ["99", "1"]], [["101", "1"], ["102", "1"]], limit=2)
     assert (full.known_bid_edge, full.known_ask_edge) == (99.0, 102.0)
     assert book_of([["100", "1"]] * 5, [["101", "1"]] * 3).known_bid_edge == 100.0  # 5 = a valid limit
     assert book_of([["100", "1"]] * 4, [["101", "1"]] * 3).known_bid_edge is None
 
 
-def test_removing_absent_or_impossible_prices_leaves_the_sample_view_intact():
+def test_removing_absent_or_impossible_prices_leaves_the_sample_view_intact(book_of):
     book = book_of([["100.0", "1"]], [["101.0", "1"]])
     book.apply([["nan", "0"], ["99.0", "0"]], [["inf", "0"]], 2)
     assert book.band_notional(50.0, 150.0) == (100.0, 101.0)
     assert list(book.bids()) == [(100.0, 1.0)]
 
 
-def test_a_level_removed_and_added_again_is_walked_once_and_the_touch_falls_back_through_it():
+def test_a_level_removed_and_added_again_is_walked_once_and_the_touch_falls_back_through_it(book_of):
     book = book_of([["100.0", "1"], ["99.0", "1"], ["98.0", "1"]], [["101.0", "1"]])
     for update in range(2, 50):  # the same level comes and goes: its key is pushed again each time
         book.apply([["99.0", "0" if update % 2 else "2"]], [], update)
@@ -88,7 +93,8 @@ def test_a_level_removed_and_added_again_is_walked_once_and_the_touch_falls_back
 
 
 def test_the_key_heap_is_rebuilt_when_removed_levels_pile_up_and_the_touch_stays_right():
-    book = book_of([["50.00", "1"]], [["101.00", "1"]])
+    book = PyOrderBook()  # the Python book's own heap
+    book.load_snapshot(1, [["50.00", "1"]], [["101.00", "1"]])
     for update in range(2, 3000):
         price = f"{40 + update / 1000:.2f}"  # below the best: these keys never reach the top
         book.apply([[price, "1"]], [], update)
@@ -98,7 +104,7 @@ def test_the_key_heap_is_rebuilt_when_removed_levels_pile_up_and_the_touch_stays
     assert book.touch() == (45.55, 101.0) and list(book.bids()) == [(45.55, 2.0)]
 
 
-def test_band_depth_follows_a_moving_mid_and_levels_beyond_the_threshold():
+def test_band_depth_follows_a_moving_mid_and_levels_beyond_the_threshold(book_of):
     book = book_of([["100.00", "1"], ["99.00", "1"]], [["101.00", "1"], ["102.00", "1"]])
     assert book.band_notional(98.0, 103.0) == (199.0, 203.0)
     book.apply([["97.00", "5"], ["99.90", "1"]], [["103.50", "1"]], 2)  # beyond the edges, then inside
