@@ -1,9 +1,18 @@
 """Batched storage of samples and book snapshots into the daily-partitioned tables.
 
-Rows are COPYed (binary) straight into the table; a batch that meets a row already stored is
-redone through a session temp table and INSERT ... ON CONFLICT DO NOTHING, so with the tables'
-primary key (market_id, ts) a replay of the same rows is a no-op
+Rows are COPYed (binary) straight into their day's partition; a batch that meets a row already
+stored is redone through a session temp table and INSERT ... ON CONFLICT DO NOTHING into the
+parent, so with the tables' primary key (market_id, ts) a replay of the same rows is a no-op
 (compliance/migrations/0002_timeseries.py).
+
+Why the partition and not the parent: PostgreSQL (15) COPYs into a partitioned table one row at a
+time (no multi-insert) when the parent has an insert trigger with a transition table, which the
+roll-up's dirty-minute trigger is (compliance/migrations/0005_minute_bars.py), and routes every
+row; into a partition it batches. A statement trigger on the parent does not fire for a COPY into
+a partition, so the sink marks the batch's minutes itself, with the trigger's own statement, in
+the same transaction (MARK_DIRTY; PostgreSQL's copyfrom.c, "For partitioned tables we can't
+support multi-inserts when there are any statement level insert triggers"). bench/sink.py
+measures both paths.
 
 Nothing accepted is lost (DESIGN.md, 'Bad input, faults, security'): when Postgres is unavailable
 rows stay in memory up to a bound and for at most `spill_after_s`, then go to JSON-lines
@@ -13,12 +22,14 @@ over — writes those files first, oldest first, and deletes each one only after
 """
 from __future__ import annotations
 
+import bisect
 import logging
 import os
 import threading
 import time
 from collections.abc import Iterable, Sequence
 from datetime import date, datetime, timedelta, timezone
+from operator import itemgetter
 from pathlib import Path
 
 import orjson
@@ -27,7 +38,7 @@ from django.conf import settings
 from django.db import DatabaseError, connection as django_connection
 from psycopg.types.json import Jsonb
 
-from compliance.partitions import ensure_partitions
+from compliance.partitions import ensure_partitions, partition_name
 
 log = logging.getLogger(__name__)
 
@@ -47,22 +58,71 @@ SNAPSHOT_COLUMNS = ("market_id", "ts", "update_id", "bids", "asks")
 SNAPSHOT_TYPES = ("int4", "timestamptz", "int8", "jsonb", "jsonb")
 
 
+# The body of compliance_mark_new_minutes() (migration 0005), over the batch's (market, minute)
+# pairs instead of the trigger's transition table.
+MARK_DIRTY = """INSERT INTO compliance_minute_dirty (market_id, minute)
+    SELECT DISTINCT market_id, date_trunc('minute', ts) FROM unnest(%s::int4[], %s::timestamptz[]) AS changed_samples (market_id, ts)
+    ON CONFLICT DO NOTHING"""
+
+
 class Table:
-    def __init__(self, kind: str, name: str, columns: Sequence[str], types: Sequence[str], json_columns=()):
+    def __init__(self, kind: str, name: str, columns: Sequence[str], types: Sequence[str], json_columns=(), marks_dirty=False):
         self.kind, self.name, self.columns, self.types = kind, name, tuple(columns), tuple(types)
         self.json_columns = tuple(self.columns.index(c) for c in json_columns)
         self.ts_index = self.columns.index("ts")
-        cols = ", ".join(self.columns)
+        self.marks_dirty = marks_dirty  # the parent's insert trigger marks minutes dirty (see the module docstring)
+        self.cols = ", ".join(self.columns)
         self.stage = f"stage_{kind}"
         self.create_stage = f"CREATE TEMP TABLE IF NOT EXISTS {self.stage} (LIKE {name}) ON COMMIT DELETE ROWS"
-        self.copy_direct = f"COPY {name} ({cols}) FROM STDIN (FORMAT BINARY)"
-        self.copy = f"COPY {self.stage} ({cols}) FROM STDIN (FORMAT BINARY)"
-        self.move = f"INSERT INTO {name} ({cols}) SELECT {cols} FROM {self.stage} ON CONFLICT DO NOTHING"
+        self.copy = f"COPY {self.stage} ({self.cols}) FROM STDIN (FORMAT BINARY)"
+        self.move = f"INSERT INTO {name} ({self.cols}) SELECT {self.cols} FROM {self.stage} ON CONFLICT DO NOTHING"
+
+    def copy_into_partition(self, day: date) -> str:
+        return f'COPY "{partition_name(self.name, day)}" ({self.cols}) FROM STDIN (FORMAT BINARY)'
 
 
-SAMPLES = Table("sample", "compliance_sample", SAMPLE_COLUMNS, SAMPLE_TYPES)
+SAMPLES = Table("sample", "compliance_sample", SAMPLE_COLUMNS, SAMPLE_TYPES, marks_dirty=True)
 SNAPSHOTS = Table("snapshot", "compliance_book_snapshot", SNAPSHOT_COLUMNS, SNAPSHOT_TYPES, json_columns=("bids", "asks"))
 TABLES = {t.kind: t for t in (SAMPLES, SNAPSHOTS)}
+
+
+def utc_day(ts: datetime) -> date:
+    """The day of the partition that holds ts (partitions are UTC days, compliance/partitions.py)."""
+    return ts.astimezone(timezone.utc).date()
+
+
+def day_span(rows: Sequence[Sequence], ts_index: int) -> tuple[date, date]:
+    ts_of = itemgetter(ts_index)
+    return utc_day(min(map(ts_of, rows))), utc_day(max(map(ts_of, rows)))
+
+
+def rows_by_day(rows: list[tuple], ts_index: int) -> list[tuple[date, list[tuple]]]:
+    """The rows grouped by partition day, in their order; no per-row work when they all fall in
+    one day, as nearly every batch does."""
+    first, last = day_span(rows, ts_index)
+    if first == last:
+        return [(first, rows)]
+    days = [first + timedelta(days=i) for i in range((last - first).days + 1)]
+    midnights = [datetime(d.year, d.month, d.day, tzinfo=timezone.utc) for d in days[1:]]
+    groups: list[list[tuple]] = [[] for _ in days]
+    for row in rows:
+        # A partition holds [midnight, next midnight): a row stamped exactly at midnight is the next day's.
+        groups[bisect.bisect_right(midnights, row[ts_index])].append(row)
+    return [(day, group) for day, group in zip(days, groups) if group]
+
+
+def touched_minutes(rows: list[tuple], market_index: int, ts_index: int) -> tuple[list[int], list[datetime]]:
+    """The distinct (market, UTC minute) pairs of the rows, as MARK_DIRTY's two arrays."""
+    pairs = set()
+    last_ts = minute = None
+    for row in rows:
+        ts = row[ts_index]
+        if ts != last_ts:  # rows come second by second, all markets of a second together
+            last_ts = ts
+            utc = ts.astimezone(timezone.utc)
+            minute = utc - timedelta(seconds=utc.second, microseconds=utc.microsecond)
+        pairs.add((row[market_index], minute))
+    return [market for market, _ in pairs], [minute for _, minute in pairs]
 
 
 def default_conninfo() -> str:
@@ -190,21 +250,23 @@ class TimeSeriesSink:
         return self._conn
 
     def _ensure_days(self, table: Table, rows: list[tuple]) -> None:
-        days = {row[table.ts_index].astimezone(timezone.utc).date() for row in rows} - self._days_ready
-        if not days:
+        first, last = day_span(rows, table.ts_index)
+        days = {first + timedelta(days=i) for i in range((last - first).days + 1)}
+        if days <= self._days_ready:
             return
         try:
-            ensure_partitions(min(days), max(days))
+            ensure_partitions(first, last)
         except DatabaseError:
             django_connection.close()  # a broken connection must not be reused by the next attempt
             raise
-        self._days_ready |= {min(days) + timedelta(days=i) for i in range((max(days) - min(days)).days + 1)}
+        self._days_ready |= days
 
     def _write(self, table: Table, rows: list[tuple]) -> None:
-        """Optimistic: COPY straight into the table, which is what new rows need. A batch holding
-        a row already stored (a replay, a retry after a lost commit acknowledgement) fails as a
-        whole with a unique violation, and is then written through the staging table with
-        ON CONFLICT DO NOTHING — idempotent, and ~3× slower, so only paid when needed."""
+        """Optimistic: COPY straight into the partitions, which is what new rows need. A batch
+        holding a row already stored (a replay, a retry after a lost commit acknowledgement) fails
+        as a whole with a unique violation, and is then written through the staging table with
+        ON CONFLICT DO NOTHING into the parent (whose trigger marks the minutes) — idempotent, and
+        slower, so only paid when needed."""
         if not rows:
             return
         self._ensure_days(table, rows)
@@ -212,29 +274,37 @@ class TimeSeriesSink:
         for start in range(0, len(rows), self.batch_rows):
             chunk = rows[start:start + self.batch_rows]
             try:
-                self._copy(conn, table.copy_direct, table, chunk)
+                self._copy_new_rows(conn, table, chunk)
             except psycopg.errors.UniqueViolation:
                 conn.rollback()
-                self._copy(conn, table.copy, table, chunk, then=table.move)
+                with conn.cursor() as cur:
+                    self._copy_rows(cur, table.copy, table, chunk)
+                    cur.execute(table.move)
+                conn.commit()
             self.written[table.kind] += len(chunk)
 
-    @staticmethod
-    def _copy(conn, statement: str, table: Table, chunk: list[tuple], then: str | None = None) -> None:
+    def _copy_new_rows(self, conn: psycopg.Connection, table: Table, chunk: list[tuple]) -> None:
+        """Each day's rows into its partition, and their minutes marked dirty, in one transaction."""
         with conn.cursor() as cur:
-            with cur.copy(statement) as copy:
-                copy.set_types(table.types)
-                if table.json_columns:
-                    for row in chunk:
-                        row = list(row)
-                        for i in table.json_columns:
-                            row[i] = Jsonb(row[i])
-                        copy.write_row(row)
-                else:
-                    for row in chunk:
-                        copy.write_row(row)
-            if then:
-                cur.execute(then)
+            for day, day_rows in rows_by_day(chunk, table.ts_index):
+                self._copy_rows(cur, table.copy_into_partition(day), table, day_rows)
+            if table.marks_dirty:
+                cur.execute(MARK_DIRTY, touched_minutes(chunk, table.columns.index("market_id"), table.ts_index))
         conn.commit()
+
+    @staticmethod
+    def _copy_rows(cur: psycopg.Cursor, statement: str, table: Table, rows: list[tuple]) -> None:
+        with cur.copy(statement) as copy:
+            copy.set_types(table.types)
+            if table.json_columns:
+                for row in rows:
+                    row = list(row)
+                    for i in table.json_columns:
+                        row[i] = Jsonb(row[i])
+                    copy.write_row(row)
+            else:
+                for row in rows:
+                    copy.write_row(row)
 
     # -- spilling ------------------------------------------------------------------------
     def _spill_memory(self) -> None:
