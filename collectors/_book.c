@@ -40,10 +40,17 @@ to_double(PyObject *obj, double *out)
 {
     if (PyUnicode_CheckExact(obj)) {
         Py_ssize_t len;
-        const char *text = PyUnicode_AsUTF8AndSize(obj, &len);
-        if (text == NULL) {
-            PyErr_Clear(); /* e.g. lone surrogates: float() below says what is wrong */
-            goto generic;
+        const char *text;
+        if (PyUnicode_IS_COMPACT_ASCII(obj)) { /* JSON numbers: their bytes are the str's own */
+            text = (const char *)PyUnicode_DATA(obj);
+            len = PyUnicode_GET_LENGTH(obj);
+        }
+        else {
+            text = PyUnicode_AsUTF8AndSize(obj, &len);
+            if (text == NULL) {
+                PyErr_Clear(); /* e.g. lone surrogates: float() below says what is wrong */
+                goto generic;
+            }
         }
 #if FLT_EVAL_METHOD == 0
         {

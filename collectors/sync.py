@@ -79,14 +79,21 @@ class BookSync:
         return UnknownInterval(self._unknown_since_ms, None, self._unknown_reason)
 
     def diff(self, event):
-        if not self.synced:
-            if self._unknown_since_ms is None and not self.unknown:
-                self._unknown_since_ms = event.event_time_ms
-            self._buffer.append(event)
-            if self._pending is not None:
-                return self._try_sync()
-            return Outcome.BUFFERED
-        return self._apply(event)
+        if self.synced:
+            # Step 4, inline: this runs for every event of every market.
+            last_id = self.book.update_id
+            if event.final_id <= last_id:
+                return Outcome.STALE
+            if (event.prev_final_id != last_id) if self.chained else (event.first_id > last_id + 1):
+                self._lose_sync("gap", event)
+                return Outcome.RESYNC
+            return self._apply_levels(event)
+        if self._unknown_since_ms is None and not self.unknown:
+            self._unknown_since_ms = event.event_time_ms
+        self._buffer.append(event)
+        if self._pending is not None:
+            return self._try_sync()
+        return Outcome.BUFFERED
 
     def snapshot(self, snapshot):
         """Offer a REST snapshot (collectors.binance.DepthSnapshot)."""
@@ -128,20 +135,11 @@ class BookSync:
             return Outcome.RESYNC
         self._mark_synced(events[0].event_time_ms)
         for position, event in enumerate(events[1:], 2):
-            if self._apply(event) is Outcome.RESYNC:
+            if self.diff(event) is Outcome.RESYNC:  # synced now: diff() applies it
                 # Later buffered events are kept: one may be the first event after the next snapshot.
                 buffer.extend(events[position:])
                 return Outcome.RESYNC
         return Outcome.SYNCED
-
-    def _apply(self, event):
-        last_id = self.book.update_id
-        if event.final_id <= last_id:
-            return Outcome.STALE
-        if (event.prev_final_id != last_id) if self.chained else (event.first_id > last_id + 1):
-            self._lose_sync("gap", event)
-            return Outcome.RESYNC
-        return self._apply_levels(event)
 
     def _apply_levels(self, event):
         book = self.book
