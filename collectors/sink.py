@@ -59,9 +59,10 @@ SNAPSHOT_TYPES = ("int4", "timestamptz", "int8", "jsonb", "jsonb")
 
 
 # The body of compliance_mark_new_minutes() (migration 0005), over the batch's (market, minute)
-# pairs instead of the trigger's transition table.
+# pairs instead of the trigger's transition table. The arrays go in binary (%b): psycopg's text
+# array dumper is Python, ~5 µs per element, more than the rows' whole COPY.
 MARK_DIRTY = """INSERT INTO compliance_minute_dirty (market_id, minute)
-    SELECT DISTINCT market_id, date_trunc('minute', ts) FROM unnest(%s::int4[], %s::timestamptz[]) AS changed_samples (market_id, ts)
+    SELECT DISTINCT market_id, date_trunc('minute', ts) FROM unnest(%b::int4[], %b::timestamptz[]) AS changed_samples (market_id, ts)
     ON CONFLICT DO NOTHING"""
 
 
