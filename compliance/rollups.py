@@ -1,5 +1,5 @@
 """Minute bars from the 1 s samples, in Postgres: one GROUP BY over the samples into a staging
-table, then INSERT … SELECT … ON CONFLICT DO UPDATE into compliance_minute_bar.
+table, then the windows' bars in compliance_minute_bar are replaced by its rows.
 
 A bar is rolled from its own minute's samples only, so rolling up the same samples gives the
 same bars however the samples were batched and whatever window the roll-up covers. Each minute
@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections import defaultdict
 from datetime import date, datetime, timedelta, timezone
 
-from django.db import connection, transaction
+from django.db import IntegrityError, connection, transaction
 
 from config.env import envstr
 
@@ -101,26 +101,33 @@ STAGED_COLUMNS = (
 DERIVED_COLUMNS = ("spread_denominator", "judged_samples", "in_range_samples", "rolled_at")
 
 # The aggregate runs as CREATE TABLE AS, which Postgres may run with parallel workers (an INSERT …
-# SELECT never is); the upsert of the 60× fewer bars follows.
+# SELECT never is); the bars are written from it in a second statement.
 _STAGE = f"CREATE TEMP TABLE compliance_minute_bar_stage AS {_AGGREGATE}"
-_UPSERT = f"""
-INSERT INTO {MINUTE_BAR_TABLE} AS b (market_id, minute, {", ".join(STAGED_COLUMNS + DERIVED_COLUMNS)})
+_STAGED_SELECT = f"""
 SELECT st.market_id, st.minute, {", ".join("st." + c for c in STAGED_COLUMNS)},
        coalesce(v.spread_denominator, 'ask'), bit_count(st.judged_mask::bit(64)), bit_count(st.in_range_mask::bit(64)),
        %(stamp)s
 FROM compliance_minute_bar_stage st
 LEFT JOIN compliance_obligationversion v ON v.id = st.obligation_version_id
+"""
+_INSERT_COLUMNS = f"{MINUTE_BAR_TABLE} AS b (market_id, minute, {', '.join(STAGED_COLUMNS + DERIVED_COLUMNS)})"
+# The windows' bars are replaced: delete them, then a plain INSERT, in (market, minute) order so a
+# market's day of bars sits in a few dozen heap pages for the judge's reads. (INSERT … ON CONFLICT
+# DO UPDATE costs twice the plain INSERT: a speculative insertion per row.)
+_DELETE_WINDOWS = f"""
+DELETE FROM {MINUTE_BAR_TABLE} b
+USING unnest(%(w_market)s::int[], %(w_lo)s::timestamptz[], %(w_hi)s::timestamptz[]) AS w(market_id, lo, hi)
+WHERE b.market_id = w.market_id AND b.minute >= w.lo AND b.minute < w.hi AND b.minute >= %(lo)s AND b.minute < %(hi)s
+"""
+_INSERT = f"INSERT INTO {_INSERT_COLUMNS} {_STAGED_SELECT} ORDER BY st.market_id, st.minute"
+# A concurrent roll-up of the same minutes may insert between our DELETE and INSERT (a unique
+# violation): then upsert, and delete what the other one wrote that our samples no longer have.
+_UPSERT = f"""
+INSERT INTO {_INSERT_COLUMNS} {_STAGED_SELECT}
 ON CONFLICT (market_id, minute) DO UPDATE SET
     {", ".join(f"{c} = EXCLUDED.{c}" for c in STAGED_COLUMNS + DERIVED_COLUMNS)}
 """
-
-# Bars in the windows that this roll-up did not refresh (stamp) lost all their samples (a delete).
-_DELETE_STALE = f"""
-DELETE FROM {MINUTE_BAR_TABLE} b
-USING unnest(%(w_market)s::int[], %(w_lo)s::timestamptz[], %(w_hi)s::timestamptz[]) AS w(market_id, lo, hi)
-WHERE b.market_id = w.market_id AND b.minute >= w.lo AND b.minute < w.hi AND b.rolled_at <> %(stamp)s
-  AND b.minute >= %(lo)s AND b.minute < %(hi)s
-"""
+_DELETE_STALE = _DELETE_WINDOWS + " AND b.rolled_at <> %(stamp)s"
 
 # Claim the touched minutes and merge consecutive ones into windows (gaps and islands).
 _CLAIM_DIRTY = """
@@ -155,7 +162,7 @@ def _days(lo: datetime, hi: datetime) -> tuple[date, date]:
 
 
 def _roll_up_windows(windows: list[tuple[int, datetime, datetime]]) -> int:
-    """Upsert the bars of the given (market, [lo, hi)) minute-aligned windows; returns bars written."""
+    """(Re)write the bars of the given (market, [lo, hi)) minute-aligned windows; returns bars written."""
     if not windows:
         return 0
     lo, hi = min(w[1] for w in windows), max(w[2] for w in windows)
@@ -210,10 +217,16 @@ def _roll_up_windows(windows: list[tuple[int, datetime, datetime]]) -> int:
         cur.execute(_STAGE, params)
         cur.execute("SET LOCAL work_mem TO DEFAULT")
         cur.execute("SET LOCAL enable_sort TO DEFAULT")
-        cur.execute(_UPSERT, params)
-        written = cur.rowcount
+        cur.execute(_DELETE_WINDOWS, params)
+        try:
+            with transaction.atomic():  # a savepoint, to fall back on
+                cur.execute(_INSERT, params)
+                written = cur.rowcount
+        except IntegrityError:
+            cur.execute(_UPSERT, params)
+            written = cur.rowcount
+            cur.execute(_DELETE_STALE, params)
         cur.execute("DROP TABLE compliance_minute_bar_stage")
-        cur.execute(_DELETE_STALE, params)
     return written
 
 

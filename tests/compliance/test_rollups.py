@@ -174,3 +174,35 @@ def test_minutes_before_the_first_obligation_are_rolled_up_but_not_judged():
     assert [(b.obligation_version_id is None, b.valid_samples, b.judged_samples) for b in bars.values()] == [
         (True, 60, 0), (True, 60, 0), (False, 60, 60)
     ]
+
+
+def test_a_concurrent_roll_up_of_the_same_minutes_is_overwritten_not_an_error():
+    """Another roll-up commits bars for our minutes between our DELETE and INSERT: the plain
+    INSERT meets a unique violation and the roll-up falls back to the upsert, which also removes
+    that roll-up's bar of a minute our samples no longer have."""
+    market = make_market(at=T0 - timedelta(days=1))
+    insert_samples(market.pk, seconds(T0, 120, spread=0.2))
+    roll_up_pending()
+    expected = minute_bars(market_id=market.pk, start=T0, end=T0 + timedelta(hours=1))
+    with connection.cursor() as cur:
+        cur.execute("SELECT * FROM compliance_minute_bar WHERE market_id = %s AND minute = %s", [market.pk, T0])
+        row = list(cur.fetchone())
+        columns = [c.name for c in cur.description]
+
+    injected = []
+
+    def other_roll_up(execute, sql, params, many, context):
+        result = execute(sql, params, many, context)
+        if sql.lstrip().startswith("DELETE FROM compliance_minute_bar b") and not injected:
+            injected.append(sql)
+            with connection.cursor() as cur:
+                for minute, spread_max in ((T0, 9.9), (T0 + timedelta(minutes=5), 0.3)):  # a changed and a stale bar
+                    values = dict(zip(columns, row), minute=minute, spread_max=spread_max)
+                    cur.execute(f"INSERT INTO compliance_minute_bar ({', '.join(values)}) VALUES ({', '.join(['%s'] * len(values))})",
+                                list(values.values()))
+        return result
+
+    with connection.execute_wrapper(other_roll_up):
+        assert roll_up(start=T0, end=T0 + timedelta(hours=1), market_ids=[market.pk]) == 2
+    assert injected
+    assert minute_bars(market_id=market.pk, start=T0, end=T0 + timedelta(hours=1)) == expected
