@@ -2,6 +2,7 @@
 from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
 
+import psycopg
 from django.conf import settings
 from django.db import connection
 
@@ -75,32 +76,40 @@ LIVE_BAR_MAX_AGE = timedelta(minutes=2)
 ORDER_CYCLE = timedelta(milliseconds=behaviour.QUANT_CYCLE_MS)  # an older latest bar means the KPIs are unknown now
 
 
+def _binary_rows(sql: str, params: list) -> list[tuple]:
+    """Rows of a read on Django's connection (its transaction), with results in Postgres' binary
+    format: a day of bars (1440 rows of 23 numbers) loads about twice as fast as from text, and
+    float8 arrives bit for bit. Django's cursors bind on the client, which cannot ask for binary."""
+    connection.ensure_connection()
+    with psycopg.Cursor(connection.connection) as cur:
+        cur.execute(sql, params, binary=True)
+        return cur.fetchall()
+
+
 def minute_bars(*, market_id: int, start: datetime, end: datetime) -> dict[datetime, Bar]:
     """The market's minute bars (compliance_minute_bar) with minute in [start, end), by minute."""
     # The minute comes back as epoch seconds: a day's 1440 timestamps parse several times faster.
     columns = ("date_part('epoch', minute)::bigint",) + MINUTE_BAR_COLUMNS[1:]
-    with connection.cursor() as cur:
-        cur.execute(
-            f"SELECT {', '.join(columns)} FROM compliance_minute_bar "
-            "WHERE market_id = %s AND minute >= %s AND minute < %s ORDER BY minute",
-            [market_id, start, end],
-        )
-        bars = {}
-        for row in cur.fetchall():
-            minute = datetime.fromtimestamp(row[0], tz=timezone.utc)
-            bars[minute] = Bar(minute, *row[1:])
-        return bars
+    rows = _binary_rows(
+        f"SELECT {', '.join(columns)} FROM compliance_minute_bar "
+        "WHERE market_id = %s AND minute >= %s AND minute < %s ORDER BY minute",
+        [market_id, start, end],
+    )
+    bars = {}
+    for row in rows:
+        minute = datetime.fromtimestamp(row[0], tz=timezone.utc)
+        bars[minute] = Bar(minute, *row[1:])
+    return bars
 
 
 def minute_mid_ranges(*, market_id: int, start: datetime, end: datetime) -> dict[datetime, tuple[float, float]]:
     """(mid_low, mid_high) of the market's minutes in [start, end): the volatility history."""
-    with connection.cursor() as cur:
-        cur.execute(
-            "SELECT minute, mid_low, mid_high FROM compliance_minute_bar "
-            "WHERE market_id = %s AND minute >= %s AND minute < %s AND mid_low IS NOT NULL",
-            [market_id, start, end],
-        )
-        return {minute: (low, high) for minute, low, high in cur.fetchall()}
+    rows = _binary_rows(
+        "SELECT date_part('epoch', minute)::bigint, mid_low, mid_high FROM compliance_minute_bar "
+        "WHERE market_id = %s AND minute >= %s AND minute < %s AND mid_low IS NOT NULL",
+        [market_id, start, end],
+    )
+    return {datetime.fromtimestamp(epoch, tz=timezone.utc): (low, high) for epoch, low, high in rows}
 
 
 def escalation_standing(*, market_id: int, on: date) -> dict:
