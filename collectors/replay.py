@@ -13,7 +13,8 @@ from collectors import binance
 from collectors.sampler import SecondClock
 from collectors.sync import BookSync, Outcome
 
-ENVELOPE_LENGTH = len(binance.ENVELOPE)
+ENVELOPE = binance.ENVELOPE
+ENVELOPE_LENGTH = len(ENVELOPE)
 
 # Quotes valued at 1 USD (DESIGN.md 'Depth within ±2 %': stablecoin quotes at 1).
 STABLE_QUOTES = ("USDT", "USDC", "FDUSD", "TUSD", "BUSD", "DAI", "USDP", "USD")
@@ -63,6 +64,7 @@ class Replay:
         self.other = 0  # messages of no use to the book (trades, subscription replies, other venues)
         self.malformed_examples = []
         self._orphan_snapshots = {}  # symbol (None: not stated) -> snapshot seen before its first diff
+        self._stream_kinds = {}  # combined-stream name (bytes) -> binance.stream_kind of it
 
     def feed_all(self, lines):
         for line in lines:
@@ -72,13 +74,19 @@ class Replay:
     def feed(self, line):
         raw = line.raw
         try:
-            if line.url is None and raw.startswith(binance.ENVELOPE):
+            if line.url is None and raw.startswith(ENVELOPE):
                 # A combined-stream frame: routed by its stream name, read without decoding, so
                 # frames of streams the book does not use (trades, klines...) cost next to nothing.
+                # The kind of each stream name is looked up once (a capture has a handful).
                 stream = raw[ENVELOPE_LENGTH:raw.find(b'"', ENVELOPE_LENGTH)]
-                if b"@depth" in stream:
+                kind = self._stream_kinds.get(stream)
+                if kind is None:
+                    kind = binance.stream_kind(stream.decode("ascii", "replace"))
+                    if len(self._stream_kinds) < 256:  # bounded, whatever a damaged file holds
+                        self._stream_kinds[stream] = kind
+                if kind == "depth":
                     self._diff(binance.parse_diff(binance.stream_data(raw)))
-                elif stream.endswith(b"@bookTicker"):
+                elif kind == "bookTicker":
                     self.counts["bookTicker"] += 1
                     if self.on_ticker is not None:
                         self._ticker(binance.parse_book_ticker(binance.stream_data(raw)))
