@@ -50,14 +50,14 @@ ENV = {
 }
 os.environ.update({k: ENV[k] for k in ("DATABASE_URL", "REDIS_URL", "DJANGO_SETTINGS_MODULE", "STATIC_ROOT")})
 
-# Wraps Plotly.extendTraces: [time the spread chart's point was drawn (ms), the point's second].
+# Wraps Plotly.extendTraces: [time the spread chart's point was drawn (ms), the point's second (epoch ms)].
 DRAWS = """() => {
   window.__draws = [];
   const extend = Plotly.extendTraces;
   Plotly.extendTraces = function (gd, update) {
     const xs = update.x[0], second = xs[xs.length - 1];
     return extend.apply(this, arguments).then(r => {
-      if (gd.id === "chart-spread") window.__draws.push([Date.now(), String(second)]);
+      if (gd.id === "chart-spread") window.__draws.push([Date.now(), second]);
       return r;
     });
   };
@@ -242,7 +242,8 @@ def measure(procs: Processes):
     events = sorted(clock.times)
     from_event, from_sample = [], []
     for drawn_ms, second in draws:
-        sample_ms = datetime.fromisoformat(second.replace(" ", "T").rstrip("Z") + "+00:00").timestamp() * 1000
+        sample_ms = second if isinstance(second, (int, float)) else (  # epoch ms, or the UTC text pages drew before
+            datetime.fromisoformat(second.replace(" ", "T").rstrip("Z") + "+00:00").timestamp() * 1000)
         from_sample.append(drawn_ms - sample_ms)
         i = bisect.bisect_right(events, sample_ms)
         if i:  # the newest event the sample can reflect

@@ -33,8 +33,10 @@
   const line = (name, color, extra) => ({type: "scatter", mode: "lines", name, line: {color, width: 1.5}, connectgaps: false, x: [], y: [], ...extra});
 
   // ---------------------------------------------------------------- live mode
+  // Live x values are epoch milliseconds, which a Plotly date axis shows as UTC like the text it is
+  // otherwise given, without parsing every point's date text again on each redraw.
   function drawLive(series) {
-    const x = series.ts.map(plotTime);
+    const x = series.ts.map(Date.parse);
     const total = series.depth_bid_usd.map((b, i) => (b == null || series.depth_ask_usd[i] == null ? null : b + series.depth_ask_usd[i]));
     Plotly.react(el("chart-spread"), [line("spread %", "#0969da", {x, y: series.spread_pct})], spreadLayout("live"), CONFIG);
     Plotly.react(el("chart-depth"), [
@@ -51,9 +53,9 @@
     if (lastTs != null && t <= lastTs) return;
     const xs = [], spread = [], bid = [], ask = [], total = [];
     if (lastTs != null && t - lastTs > 1500) {  // seconds we have no data for: a null breaks the line
-      xs.push(plotTime(new Date(lastTs + 1000).toISOString())); spread.push(null); bid.push(null); ask.push(null); total.push(null);
+      xs.push(lastTs + 1000); spread.push(null); bid.push(null); ask.push(null); total.push(null);
     }
-    xs.push(plotTime(new Date(t).toISOString()));
+    xs.push(t);
     spread.push(s.valid ? s.spread_pct : null);
     bid.push(s.valid ? s.depth_bid_usd : null);
     ask.push(s.valid ? s.depth_ask_usd : null);
@@ -96,26 +98,32 @@
   }
 
   // ---------------------------------------------------------------- cards
+  // What each element shows: a part whose HTML is unchanged is not rewritten, so the page is not laid
+  // out again for it (20 open pages share the machine's cores with the charts).
+  const shown = new Map();
+  function setHtml(id, html) {
+    if (shown.get(id) !== html) { shown.set(id, html); el(id).innerHTML = html; }
+  }
   const kpi = name => (row.live.kpis[name] ? row.live.kpis[name].status : "unknown");
   function renderCards() {
     const live = row.live, u = row.uptime, l = limits;
-    el("status-now").innerHTML = badge(row.status, "this market's overall status now");
-    el("card-spread").innerHTML = `<span class="num">${pct(live.spread_pct)}</span> ${badge(kpi("spread_pct"))}` +
-      `<br><small>${l ? `target ≤ ${l.spread_target_max_pct} % · max ${l.spread_max_pct} % · ÷ ${l.spread_denominator}` : "no obligation"}</small>`;
+    setHtml("status-now", badge(row.status, "this market's overall status now"));
+    setHtml("card-spread", `<span class="num">${pct(live.spread_pct)}</span> ${badge(kpi("spread_pct"))}` +
+      `<br><small>${l ? `target ≤ ${l.spread_target_max_pct} % · max ${l.spread_max_pct} % · ÷ ${l.spread_denominator}` : "no obligation"}</small>`);
     const lb = live.depth_lower_bound ? ` <span class="lower-bound">lower bound</span>` : "";
     const side = l && l.depth_min_side_usd != null ? ` ${badge(kpi("depth_side_usd"), "per side")}` : "";
-    el("card-depth").innerHTML = `<span class="num">${live.depth_usd == null ? "—" : (live.depth_lower_bound ? "≥ " : "") + usd(live.depth_usd)}</span> ${badge(kpi("depth_usd"))}${side}${lb}` +
-      `<br><small>bid ${usd(live.depth_bid_usd)} · ask ${usd(live.depth_ask_usd)}${l && l.depth_min_usd != null ? ` · min ${usd(l.depth_min_usd)}` : ""}</small>`;
+    setHtml("card-depth", `<span class="num">${live.depth_usd == null ? "—" : (live.depth_lower_bound ? "≥ " : "") + usd(live.depth_usd)}</span> ${badge(kpi("depth_usd"))}${side}${lb}` +
+      `<br><small>bid ${usd(live.depth_bid_usd)} · ask ${usd(live.depth_ask_usd)}${l && l.depth_min_usd != null ? ` · min ${usd(l.depth_min_usd)}` : ""}</small>`);
     const a = live.ts ? (serverNow() - Date.parse(live.ts)) / 1000 : null;
-    el("card-age").innerHTML = a == null ? `<span class="stale-tag">NO DATA</span>` : live.stale ? `<span class="stale-tag">STALE ${age(a)}</span><br><small>${utc(live.ts)}</small>` : `<span class="num">${age(a)}</span><br><small>${utc(live.ts)}</small>`;
+    setHtml("card-age", a == null ? `<span class="stale-tag">NO DATA</span>` : live.stale ? `<span class="stale-tag">STALE ${age(a)}</span><br><small>${utc(live.ts)}</small>` : `<span class="num">${age(a)}</span><br><small>${utc(live.ts)}</small>`);
     document.getElementById("cards").dataset.stale = live.stale ? "1" : "0";
-    el("card-uptime").innerHTML = !u.judged ? `${badge(u.status)}<br><small>not judged yet today</small>`
-      : `<span class="num">${pct(u.adjusted_pct, 2)}</span> ${badge(u.status)}<br><small>${u.required_pct != null ? `clause ${u.required_pct} % · budget ${u.breach_budget_minutes} of ${Math.floor(u.budget_allowed_minutes)} min left` : "not enforced"} · as of ${utc(u.judged_until)}</small>`;
-    el("card-behaviour").innerHTML = `${badge(row.behaviour.status)}<br><small>${esc(row.behaviour.text)}</small>`;
+    setHtml("card-uptime", !u.judged ? `${badge(u.status)}<br><small>not judged yet today</small>`
+      : `<span class="num">${pct(u.adjusted_pct, 2)}</span> ${badge(u.status)}<br><small>${u.required_pct != null ? `clause ${u.required_pct} % · budget ${u.breach_budget_minutes} of ${Math.floor(u.budget_allowed_minutes)} min left` : "not enforced"} · as of ${utc(u.judged_until)}</small>`);
+    setHtml("card-behaviour", `${badge(row.behaviour.status)}<br><small>${esc(row.behaviour.text)}</small>`);
     const e = row.escalation;
-    el("card-standing").innerHTML = `<span class="num">${row.score == null ? "—" : row.score}</span><small> / 1000 score</small><br>` +
+    setHtml("card-standing", `<span class="num">${row.score == null ? "—" : row.score}</span><small> / 1000 score</small><br>` +
       `<small>ladder: ${!e ? "—" : e.level ? esc(ESCALATION[e.level]) + ` (${e.violation_days_90d} violation days in 90 d)` : "no violation in 90 days"}</small>` +
-      (row.clock_deadline ? `<br><span class="clock">⏱ liquidity-alert clock: ${((Date.parse(row.clock_deadline) - serverNow()) / 3600e3).toFixed(1)} h left (deadline ${utc(row.clock_deadline)})</span>` : "");
+      (row.clock_deadline ? `<br><span class="clock">⏱ liquidity-alert clock: ${((Date.parse(row.clock_deadline) - serverNow()) / 3600e3).toFixed(1)} h left (deadline ${utc(row.clock_deadline)})</span>` : ""));
   }
 
   // ---------------------------------------------------------------- slower panels
@@ -138,10 +146,10 @@
     const shapes = u.required_pct != null ? [hline(u.required_pct, "#cf222e", "dash", `clause ${u.required_pct} %`)] : [];
     Plotly.react(el("chart-uptime"), traces, {...BASE, uirevision: "uptime", shapes, xaxis: {type: "date", title: {text: "minute (UTC)"}, range: todayRange()},
       yaxis: {title: {text: "%"}, range: [Math.min(90, u.required_pct ?? 100, ...lows) - 1, 101]}}, CONFIG);
-    el("uptime-text").innerHTML = !u.judged ? `${badge(u.status)} not judged yet today`
+    setHtml("uptime-text", !u.judged ? `${badge(u.status)} not judged yet today`
       : `${badge(u.status)} breach budget today: <b>${u.breach_budget_minutes}</b> of ${Math.floor(u.budget_allowed_minutes ?? 0)} min left · ` +
         `${u.compliant_minutes} compliant, ${u.non_compliant_minutes} non-compliant (${u.exempt_minutes} exempt), ${u.unknown_minutes} unknown, ${u.excused_minutes} excused of ${u.minutes_elapsed} minutes · ` +
-        `coverage ${pct(u.coverage_pct, 1)} · method ${esc((u.evaluation_methods || []).join(", "))} · engine's verdict as of ${utc(u.judged_until)}`;
+        `coverage ${pct(u.coverage_pct, 1)} · method ${esc((u.evaluation_methods || []).join(", "))} · engine's verdict as of ${utc(u.judged_until)}`);
   }
   function todayRange() {
     const day = new Date(serverNow()).toISOString().slice(0, 10);
@@ -196,19 +204,19 @@
         gauge: {axis: {range: [0, top]}, bar: {color: COLOR[g.status]}, threshold: g.trigger != null ? {line: {color: "#cf222e", width: 3}, value: g.trigger} : undefined}}],
         {margin: {l: 20, r: 20, t: 40, b: 5}, uirevision: `gauge${i}`}, {displayModeBar: false});
     });
-    el("indicators").innerHTML = `<tr><th>indicator</th><th>source</th><th>value</th><th>trigger</th><th>status</th><th>lock</th><th></th></tr>` +
+    setHtml("indicators", `<tr><th>indicator</th><th>source</th><th>value</th><th>trigger</th><th>status</th><th>lock</th><th></th></tr>` +
       gs.map(g => `<tr><td>${esc(g.name)}</td><td>${g.source}</td><td>${+g.value.toFixed(4)}${g.unit ? " " + g.unit : ""}</td><td>${g.trigger ?? "—"}</td><td>${badge(g.status)}</td>` +
-        `<td>${g.locked ? `<span class="lock">LOCKED</span> recovers ${utc(g.recover_at)}` : "—"}</td><td><small>${esc(g.detail)}</small></td></tr>`).join("");
+        `<td>${g.locked ? `<span class="lock">LOCKED</span> recovers ${utc(g.recover_at)}` : "—"}</td><td><small>${esc(g.detail)}</small></td></tr>`).join(""));
   }
   function drawApiHealth(h) {
-    el("api-health").innerHTML =
+    setHtml("api-health",
       `<tr><th>responses</th><th>429</th><th>418</th><th>401</th><th>−1021</th><th>no response</th><th>weight used (1m)</th><th>latency</th><th>last</th></tr>` +
       `<tr><td>${h.total}</td><td>${h.http_429}</td><td>${h.http_418}</td><td>${h.http_401}</td><td>${h.clock_1021}</td><td>${h.no_response}</td>` +
-      `<td>${h.used_weight_1m ?? "—"}</td><td>${h.latency_ms == null ? "—" : h.latency_ms + " ms"}</td><td>${utc(h.last_at)}</td></tr>`;
-    el("clock-offset").innerHTML = h.clock.length
+      `<td>${h.used_weight_1m ?? "—"}</td><td>${h.latency_ms == null ? "—" : h.latency_ms + " ms"}</td><td>${utc(h.last_at)}</td></tr>`);
+    setHtml("clock-offset", h.clock.length
       ? `<tr><th>collector shard</th><th>clock offset to the exchange</th><th>measured</th><th>heartbeat</th></tr>` + h.clock.map(c =>
         `<tr><td>${esc(c.shard)}</td><td class="num">${c.offset_ms >= 0 ? "+" : ""}${c.offset_ms.toFixed(1)} ms</td><td>${c.measured_at ? utc(new Date(c.measured_at * 1000).toISOString()) : "—"}</td><td>${badge(c.ok ? "ok" : "unknown", c.ok ? "lease held" : "no recent heartbeat")}</td></tr>`).join("")
-      : `<tr><td class="muted">Clock offset: no collector of this venue has measured it yet.</td></tr>`;
+      : `<tr><td class="muted">Clock offset: no collector of this venue has measured it yet.</td></tr>`);
   }
   function drawBreaches(minutes) {
     const stretches = [];
@@ -219,15 +227,25 @@
     }
     const recent = stretches.slice(-10).reverse();
     const status = {non_compliant: "breach", exempt: "warning", unknown: "unknown", excused: "not_judged"};
-    el("breaches").innerHTML = recent.length
+    setHtml("breaches", recent.length
       ? `<tr><th>from</th><th>to (incl.)</th><th>minutes</th><th>kind</th></tr>` + recent.map(s => `<tr><td>${utc(s.start)}</td><td>${utc(s.end)}</td><td>${(Date.parse(s.end) - Date.parse(s.start)) / 60000 + 1}</td><td>${badge(status[s.kind])} ${OUTCOME[s.kind][0]}</td></tr>`).join("")
-      : `<tr><td class="muted">${minutes.length ? "Every closed minute today was compliant." : "No closed minute under obligation yet today."}</td></tr>`;
+      : `<tr><td class="muted">${minutes.length ? "Every closed minute today was compliant." : "No closed minute under obligation yet today."}</td></tr>`);
+  }
+  const drawnFrom = new Map();
+  function changed(panel, data) {
+    const json = JSON.stringify(data);
+    if (drawnFrom.get(panel) === json) return false;
+    drawnFrom.set(panel, json);
+    return true;
   }
   function refreshState() {
     return getJSON(`${LCM.api}state/`).then(s => {
       row = {...s.row, live: row.live.ts && s.row.live.ts && row.live.ts > s.row.live.ts ? row.live : s.row.live};
-      drawUptime(s.uptime_today, s.row.uptime); drawBook(s.book); drawBehaviour(s.behaviour); drawApiHealth(s.api_health);
-      drawBreaches(s.uptime_today.minutes);
+      // Each panel is redrawn only when its data changed (the gauges and charts are whole Plotly plots).
+      if (changed("uptime", [s.uptime_today, s.row.uptime, todayRange()])) { drawUptime(s.uptime_today, s.row.uptime); drawBreaches(s.uptime_today.minutes); }
+      if (changed("book", s.book)) drawBook(s.book);
+      if (changed("behaviour", s.behaviour)) drawBehaviour(s.behaviour);
+      drawApiHealth(s.api_health);
       renderCards();
     }).catch(err => { el("book-text").textContent = `refresh failed: ${err.message}`; });
   }

@@ -27,7 +27,7 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def server_env(db_name: str, static_root: Path) -> dict:
+def server_env(db_name: str, static_root: Path, **overrides: str) -> dict:
     db = settings.DATABASES["default"]
     return {
         **os.environ,
@@ -36,22 +36,24 @@ def server_env(db_name: str, static_root: Path) -> dict:
         "STATIC_ROOT": str(static_root),
         "DJANGO_SETTINGS_MODULE": "config.settings",
         "DB_CONN_MAX_AGE": "0",  # the tests flush tables between runs: no long-held connections
+        **overrides,
     }
 
 
 class AsgiServer:
-    """uvicorn config.asgi:application in a subprocess on a free loopback port."""
+    """uvicorn config.asgi:application in a subprocess on a free loopback port (the project at `root`:
+    this tree, or another revision's for a side-by-side bench)."""
 
-    def __init__(self, db_name: str, static_root: Path):
-        self.env = server_env(db_name, static_root)
+    def __init__(self, db_name: str, static_root: Path, *, root: Path = ROOT, **env: str):
+        self.env = server_env(db_name, static_root, **env)
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        subprocess.run([sys.executable, "manage.py", "collectstatic", "--noinput", "-v", "0"], cwd=ROOT, env=self.env,
+        subprocess.run([sys.executable, "manage.py", "collectstatic", "--noinput", "-v", "0"], cwd=root, env=self.env,
                        check=True)
         self.process = subprocess.Popen(
             [sys.executable, "-m", "uvicorn", "config.asgi:application", "--host", "127.0.0.1", "--port", str(self.port),
              "--log-level", "warning"],
-            cwd=ROOT, env=self.env,
+            cwd=root, env=self.env,
         )
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
