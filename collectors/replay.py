@@ -6,7 +6,7 @@ BookSync, REST snapshots to the same, bookTicker frames to an observer. Each mar
 its own exchange time: before a diff stamped past a second boundary is applied, the samples of
 the seconds it passes are taken. Malformed or unusable messages are counted and skipped.
 """
-from collections import Counter
+from collections import defaultdict
 from urllib.parse import parse_qs, urlsplit
 
 from collectors import binance
@@ -36,7 +36,7 @@ class MarketReplay:
         self.sampler = sampler
         self.clock = SecondClock()
         self.quote_usd = quote_usd  # USD per unit of quote; None: unknown, USD figures left NULL
-        self.outcomes = Counter()
+        self.outcomes = defaultdict(int)  # Outcome -> count (not a Counter: see Replay.counts)
 
 
 class Replay:
@@ -60,7 +60,9 @@ class Replay:
         self.on_evidence = on_evidence
         self.on_ticker = on_ticker
         self.markets = {}
-        self.counts = Counter()
+        # Tallies updated per message: defaultdict(int), whose += stays in C (a Counter's goes through
+        # Python-level dispatch, as it defines __delitem__).
+        self.counts = defaultdict(int)
         self.other = 0  # messages of no use to the book (trades, subscription replies, other venues)
         self.malformed_examples = []
         self._orphan_snapshots = {}  # symbol (None: not stated) -> snapshot seen before its first diff

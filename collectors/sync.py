@@ -37,7 +37,7 @@ class Outcome(Enum):
     SNAPSHOT_REJECTED = "snapshot_rejected"  # a level that is no price/quantity: fetch another
 
     # Members are singletons: the identity hash is right, and C-level (Enum's hashes the name in
-    # Python, which a per-event Counter of outcomes pays for every diff).
+    # Python, which a per-event tally of outcomes pays for every diff).
     __hash__ = object.__hash__
 
 
