@@ -27,8 +27,10 @@ import logging
 import os
 import threading
 import time
+from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from datetime import date, datetime, timedelta, timezone
+from itertools import chain, groupby
 from operator import itemgetter
 from pathlib import Path
 
@@ -92,15 +94,11 @@ def utc_day(ts: datetime) -> date:
     return ts.astimezone(timezone.utc).date()
 
 
-def day_span(rows: Sequence[Sequence], ts_index: int) -> tuple[date, date]:
-    ts_of = itemgetter(ts_index)
-    return utc_day(min(map(ts_of, rows))), utc_day(max(map(ts_of, rows)))
-
-
 def rows_by_day(rows: list[tuple], ts_index: int) -> list[tuple[date, list[tuple]]]:
-    """The rows grouped by partition day, in their order; no per-row work when they all fall in
-    one day, as nearly every batch does."""
-    first, last = day_span(rows, ts_index)
+    """The rows grouped by partition day, days in order, rows in their order; no per-row work in
+    Python when they all fall in one day, as nearly every batch does."""
+    ts_of = itemgetter(ts_index)
+    first, last = utc_day(min(map(ts_of, rows))), utc_day(max(map(ts_of, rows)))
     if first == last:
         return [(first, rows)]
     days = [first + timedelta(days=i) for i in range((last - first).days + 1)]
@@ -112,17 +110,15 @@ def rows_by_day(rows: list[tuple], ts_index: int) -> list[tuple[date, list[tuple
     return [(day, group) for day, group in zip(days, groups) if group]
 
 
-def touched_minutes(rows: list[tuple], market_index: int, ts_index: int) -> tuple[list[int], list[datetime]]:
+def touched_minutes(rows: Iterable[tuple], market_index: int, ts_index: int) -> tuple[list[int], list[datetime]]:
     """The distinct (market, UTC minute) pairs of the rows, as MARK_DIRTY's two arrays."""
-    pairs = set()
-    last_ts = minute = None
-    for row in rows:
-        ts = row[ts_index]
-        if ts != last_ts:  # rows come second by second, all markets of a second together
-            last_ts = ts
-            utc = ts.astimezone(timezone.utc)
-            minute = utc - timedelta(seconds=utc.second, microseconds=utc.microsecond)
-        pairs.add((row[market_index], minute))
+    markets_in: dict[datetime, set[int]] = defaultdict(set)
+    market_of = itemgetter(market_index)
+    # Rows come second by second, all markets of a second together: one minute per run of equal ts.
+    for ts, same_ts in groupby(rows, itemgetter(ts_index)):
+        utc = ts.astimezone(timezone.utc)
+        markets_in[utc - timedelta(seconds=utc.second, microseconds=utc.microsecond)].update(map(market_of, same_ts))
+    pairs = [(market, minute) for minute, markets in markets_in.items() for market in markets]
     return [market for market, _ in pairs], [minute for _, minute in pairs]
 
 
@@ -250,8 +246,7 @@ class TimeSeriesSink:
             self._conn.commit()
         return self._conn
 
-    def _ensure_days(self, table: Table, rows: list[tuple]) -> None:
-        first, last = day_span(rows, table.ts_index)
+    def _ensure_days(self, first: date, last: date) -> None:
         days = {first + timedelta(days=i) for i in range((last - first).days + 1)}
         if days <= self._days_ready:
             return
@@ -268,14 +263,13 @@ class TimeSeriesSink:
         as a whole with a unique violation, and is then written through the staging table with
         ON CONFLICT DO NOTHING into the parent (whose trigger marks the minutes) — idempotent, and
         slower, so only paid when needed."""
-        if not rows:
-            return
-        self._ensure_days(table, rows)
-        conn = self._connection()
         for start in range(0, len(rows), self.batch_rows):
             chunk = rows[start:start + self.batch_rows]
+            by_day = rows_by_day(chunk, table.ts_index)
+            self._ensure_days(by_day[0][0], by_day[-1][0])
+            conn = self._connection()
             try:
-                self._copy_new_rows(conn, table, chunk)
+                self._copy_new_rows(conn, table, by_day)
             except psycopg.errors.UniqueViolation:
                 conn.rollback()
                 with conn.cursor() as cur:
@@ -284,13 +278,14 @@ class TimeSeriesSink:
                 conn.commit()
             self.written[table.kind] += len(chunk)
 
-    def _copy_new_rows(self, conn: psycopg.Connection, table: Table, chunk: list[tuple]) -> None:
+    def _copy_new_rows(self, conn: psycopg.Connection, table: Table, by_day: list[tuple[date, list[tuple]]]) -> None:
         """Each day's rows into its partition, and their minutes marked dirty, in one transaction."""
         with conn.cursor() as cur:
-            for day, day_rows in rows_by_day(chunk, table.ts_index):
+            for day, day_rows in by_day:
                 self._copy_rows(cur, table.copy_into_partition(day), table, day_rows)
             if table.marks_dirty:
-                cur.execute(MARK_DIRTY, touched_minutes(chunk, table.columns.index("market_id"), table.ts_index))
+                rows = chain.from_iterable(day_rows for _, day_rows in by_day)
+                cur.execute(MARK_DIRTY, touched_minutes(rows, table.columns.index("market_id"), table.ts_index))
         conn.commit()
 
     @staticmethod

@@ -153,6 +153,7 @@ def test_touched_minutes_are_utc_minutes_per_market():
         (1, datetime(2026, 3, 2, 0, 0, tzinfo=UTC)),
         (1, datetime(2026, 3, 2, 0, 0, 59, tzinfo=UTC)),
         (2, datetime(2026, 3, 1, 23, 59, 40, tzinfo=thirty_s_west)),  # 00:00:10 UTC
+        (1, datetime(2026, 3, 1, 23, 59, tzinfo=UTC)),  # out of order: a minute already there
     ]
     markets, minutes = touched_minutes(rows, 0, 1)
     assert sorted(zip(markets, minutes)) == [
