@@ -1,17 +1,17 @@
-"""Overview with 500 markets: server time to first byte and time to a usable page in Chromium;
-and the live path's latency from the simulator's event to the chart's update, with 20 pages open.
+"""Overview with 500 markets: server time to first byte and time to a usable page in Chromium (goal < 1 s each).
 
-Run: .venv/bin/python bench/dashboard.py   (goals: < 1 s each; live p99 < 500 ms). Builds its own
-database (lcm_bench_dashboard), 500 markets on 5 venues with obligations in force since 15
-minutes ago and 15 minutes of 1 s samples each (450k rows), rolled up and judged by the
-compliance engine; serves the ASGI app with uvicorn and loads the overview in Debian's Chromium.
+Run: .venv/bin/python bench/dashboard.py [--against REV]   (`--overview-only` is accepted: the live path has
+its own bench, bench/live_latency.py). Builds its own database (lcm_bench_dashboard), 500 markets on 5
+venues with obligations in force since 15 minutes ago and 15 minutes of 1 s samples each (450k rows),
+rolled up and judged by the compliance engine; serves the ASGI app with uvicorn (one worker, persistent
+DB connections as deployed) and loads the overview in Debian's Chromium, each load in a fresh context
+(nothing cached). "Usable" is taken in the page: the frame after the 500 rows are drawn has been painted,
+and the live socket is open (an init script watches for both; Playwright's own polling is not counted).
+The earlier measure (Playwright waits for both, then reads `performance.now()`) is reported beside it.
+`--against REV` serves git revision REV (e.g. the commit before a change) from a temporary checkout on
+the same database and loads the two alternately: the before/after comparison of one run.
 Side by side, in the same run: the engine's bulk `markets_status` against its per-market
-`market_status` called for each row. Then the live path: the simulator (its own process), the
-real collector (`manage.py collect`, its own process) → Redis channel layer → uvicorn's
-consumer → 20 Chromium pages on one market's page; each page records when Plotly draws each
-second's point, and a WebSocket client on the simulator records every depth event's time E.
-Writes its section of docs/benchmarks.md. `--overview-only` measures the overview alone (no live
-path) and prints its figures without writing the section.
+`market_status` called for each row. Writes its section of docs/benchmarks.md.
 """
 import os
 import statistics
@@ -31,8 +31,7 @@ ADMIN_URL = os.environ.get("BENCH_ADMIN_URL", "postgresql://postgres@127.0.0.1:5
 os.environ["DATABASE_URL"] = f"postgres://postgres@127.0.0.1:5432/{BENCH_DB}"
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/13")  # its own Redis database: the bench clears its cache
-MARKETS, MINUTES, RUNS = 500, 15, 7
-LIVE_PAGES, LIVE_SECONDS = 20, 40
+MARKETS, MINUTES, RUNS = 500, 15, 9
 
 SAMPLES = """
 INSERT INTO compliance_sample (market_id, ts, valid, best_bid, best_ask, mid, spread_ask_pct, spread_mid_pct, band_pct,
@@ -118,141 +117,76 @@ def in_process(now):
     return bulk, per_market
 
 
-def browser_usable(url, cookie):
+# Records, in the page, when the overview became usable: the frame after body[data-ready] painted (a
+# task queued from the next animation frame runs after that frame) and the live socket open.
+USABLE = """(() => {
+  const t = window.__usable = {};
+  const check = () => {
+    if (!t.ready && document.body && document.body.dataset.ready === "1") {
+      t.ready = performance.now();
+      requestAnimationFrame(() => setTimeout(() => { t.painted = performance.now(); }, 0));
+    }
+    const c = document.getElementById("conn");
+    if (!t.live && c && c.dataset.state === "live") t.live = performance.now();
+  };
+  new MutationObserver(check).observe(document, {subtree: true, childList: true, attributes: true,
+                                                 attributeFilter: ["data-ready", "data-state"]});
+})();"""
+
+
+def browser_usable(urls: dict[str, str], cookie) -> dict[str, list[dict]]:
+    """Each server's overview loaded RUNS times, alternating between the servers; per load the times (ms)."""
     from playwright.sync_api import sync_playwright
 
     from tests.dashboard.browser import CHROMIUM, CHROMIUM_ARGS
 
-    times = []
+    found = {name: [] for name in urls}
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         for _ in range(RUNS):
-            context = browser.new_context(viewport={"width": 1500, "height": 1000})
-            context.add_cookies([{"name": cookie[0], "value": cookie[1], "url": url}])
-            page = context.new_page()
-            page.goto(url, wait_until="commit")
-            page.wait_for_selector("body[data-ready='1']")
-            page.wait_for_selector("#conn[data-state='live']")
-            # From navigation start to the table rendered and the live socket open.
-            times.append(page.evaluate("performance.now()") / 1000)
-            rows = page.locator("tbody tr[data-market-id]").count()
-            context.close()
+            for name, url in urls.items():
+                context = browser.new_context(viewport={"width": 1500, "height": 1000})
+                context.add_cookies([{"name": cookie[0], "value": cookie[1], "url": url}])
+                context.add_init_script(USABLE)
+                page = context.new_page()
+                page.goto(url, wait_until="commit")
+                page.wait_for_selector("body[data-ready='1']")
+                page.wait_for_selector("#conn[data-state='live']")
+                polled = page.evaluate("performance.now()")  # the earlier measure: when Playwright saw both
+                page.wait_for_function("() => window.__usable.painted && window.__usable.live")
+                t = page.evaluate("""() => { const n = performance.getEntriesByType("navigation")[0];
+                    return {...window.__usable, ttfb: n.responseStart, html: n.responseEnd,
+                            rows: document.querySelectorAll("tbody tr[data-market-id]").length}; }""")
+                found[name].append({**t, "polled": polled, "usable": max(t["painted"], t["live"])})
+                context.close()
         browser.close()
-    return times, rows
+    return found
 
 
-DRAWS = """() => {
-  window.__draws = [];
-  const extend = Plotly.extendTraces;
-  Plotly.extendTraces = function (gd, update) {
-    const xs = update.x[0], second = xs[xs.length - 1];
-    return extend.apply(this, arguments).then(r => { if (gd.id === "chart-spread") window.__draws.push([Date.now(), second]); return r; });
-  };
-}"""
+def checkout(rev: str) -> Path:
+    """Revision `rev` of this repository in a temporary directory (git archive: no worktree bookkeeping)."""
+    import subprocess
+    import tempfile
+
+    where = Path(tempfile.mkdtemp(prefix="lcm-bench-rev-"))
+    archive = subprocess.run(["git", "archive", rev], cwd=ROOT, check=True, capture_output=True).stdout
+    subprocess.run(["tar", "-x", "-C", str(where)], input=archive, check=True)
+    return where
 
 
-class EventClock:
-    """Records the exchange event time E of every depth event the simulator streams for one symbol."""
-
-    def __init__(self, ws_base: str, symbol: str):
-        import asyncio
-        import threading
-
-        self.times: list[int] = []
-        self.url, self.stream = ws_base.rstrip("/") + "/stream", f"{symbol.lower()}@depth@100ms"
-        self.loop = asyncio.new_event_loop()
-        threading.Thread(target=self.loop.run_forever, daemon=True).start()
-        self.task = asyncio.run_coroutine_threadsafe(self.listen(), self.loop)
-
-    async def listen(self):
-        import orjson
-        import websockets
-
-        async with websockets.connect(self.url, max_size=None) as ws:
-            await ws.send(orjson.dumps({"method": "SUBSCRIBE", "params": [self.stream], "id": 1}).decode())
-            async for raw in ws:
-                message = orjson.loads(raw)
-                if isinstance(message, dict) and isinstance(message.get("data"), dict) and "E" in message["data"]:
-                    self.times.append(int(message["data"]["E"]))
-
-    def stop(self):
-        self.task.cancel()
-        self.loop.call_soon_threadsafe(self.loop.stop)
-
-
-def live_latency(server, cookie):
-    """Simulator event → collector → channel layer → consumer → chart update, on LIVE_PAGES pages."""
-    import bisect
+def uptime() -> str:
     import subprocess
 
-    from playwright.sync_api import sync_playwright
-
-    from compliance.models import Market, Venue
-    from compliance.services import change_obligation
-    from tests.collectors.live_support import SimulatorProcess
-    from tests.dashboard.browser import CHROMIUM, CHROMIUM_ARGS
-
-    sim = SimulatorProcess("--scenario", "calm", "--seed", "7").wait_ready()
-    collector = clock = None
-    try:
-        rest, ws = sim.venue_urls("binance-spot")
-        venue = Venue.objects.create(name="binance-spot", exchange="binance", market_type="spot", tier=1,
-                                     rest_base_url=rest, ws_base_url=ws)
-        markets = [Market.objects.create(venue=venue, symbol=s, base_asset=s[:-4], quote_asset="USDT", tick_size="0.01")
-                   for s in ("BTCUSDT", "ETHUSDT", "SOLUSDT")]
-        for m in markets:
-            change_obligation(market=m, terms={}, changed_by=None, reason="bench", effective_from=datetime.now(timezone.utc))
-        from django.db import connections
-        connections.close_all()
-        clock = EventClock(ws, "BTCUSDT")
-        collector = subprocess.Popen([sys.executable, "manage.py", "collect", "--venue", "binance-spot"], cwd=ROOT,
-                                     env=server.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        url = f"{server.url}/markets/{markets[0].id}/"
-        with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-            # One context, 20 pages: Plotly (3.5 MB) comes from the browser's cache after the first page.
-            context = browser.new_context(viewport={"width": 1200, "height": 900})
-            context.set_default_timeout(120_000)
-            context.add_cookies([{"name": cookie[0], "value": cookie[1], "url": server.url}])
-            pages = []
-            for _ in range(LIVE_PAGES):
-                page = context.new_page()
-                page.goto(url, wait_until="domcontentloaded")
-                page.wait_for_selector("#conn[data-state='live']")
-                pages.append(page)
-            pages[0].wait_for_function("() => document.getElementById('chart-spread').data[0].y.some(v => v != null)",
-                                       timeout=60_000)  # the collector is synced and publishing
-            for page in pages:
-                page.evaluate(DRAWS)
-            time.sleep(LIVE_SECONDS)
-            draws = [d for page in pages for d in page.evaluate("window.__draws")]
-            browser.close()
-    finally:
-        if collector is not None:
-            collector.terminate()
-            collector.wait(timeout=20)
-        if clock is not None:
-            clock.stop()
-        sim.stop()
-    events = sorted(clock.times)
-    from_event, from_sample = [], []
-    for drawn_ms, second in draws:
-        sample_ms = datetime.fromisoformat(second + "+00:00").timestamp() * 1000
-        i = bisect.bisect_right(events, sample_ms)
-        if i:  # the newest event the sample can reflect
-            from_event.append(drawn_ms - events[i - 1])
-        from_sample.append(drawn_ms - sample_ms)
-    return from_event, from_sample, len(events)
-
-
-def pct(values, q):
-    values = sorted(values)
-    return values[min(len(values) - 1, int(len(values) * q))]
+    return subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
 
 
 def main():
+    import shutil
+
     import django
 
+    against = sys.argv[sys.argv.index("--against") + 1] if "--against" in sys.argv else None
+    load_start = uptime()
     admin(f'DROP DATABASE IF EXISTS "{BENCH_DB}" WITH (FORCE)')
     admin(f'CREATE DATABASE "{BENCH_DB}"')
     django.setup()
@@ -269,58 +203,64 @@ def main():
     cache.clear()
     bulk, per_market = in_process(datetime.now(timezone.utc))
     connections.close_all()
-    static_root = ROOT / "var" / "bench-static"
-    server = AsgiServer(BENCH_DB, static_root)
+    servers, old_tree = {}, None
     try:
-        ttfb(f"{server.url}/", cookie)  # warm the worker's DB connection
-        overview = [ttfb(f"{server.url}/", cookie) for _ in range(RUNS)]
-        api = [ttfb(f"{server.url}/api/overview/", cookie) for _ in range(RUNS)]
-        usable, rows = browser_usable(f"{server.url}/", cookie)
+        # As deployed: persistent database connections (the tests' server closes them after each request).
+        servers["now"] = AsgiServer(BENCH_DB, ROOT / "var" / "bench-static", DB_CONN_MAX_AGE="60")
+        if against:
+            old_tree = checkout(against)
+            servers[against] = AsgiServer(BENCH_DB, old_tree / "var" / "bench-static", root=old_tree, DB_CONN_MAX_AGE="60")
+        url = servers["now"].url
+        ttfb(f"{url}/", cookie)  # warm the worker's DB connection
+        overview = [ttfb(f"{url}/", cookie) for _ in range(RUNS)]
+        api = [ttfb(f"{url}/api/overview/", cookie) for _ in range(RUNS)]
+        loads = browser_usable({name: f"{srv.url}/" for name, srv in servers.items()}, cookie)
         cold = []
         for _ in range(3):  # the first request of a minute: the engine's verdicts read again
             cache.clear()
-            cold.append(ttfb(f"{server.url}/", cookie)[0])
-        print(f"overview TTFB {overview}, cold {cold}, api {api}, usable {usable}, in process bulk {bulk:.3f} s "
-              f"vs per market {per_market:.3f} s", flush=True)
-        med = statistics.median
-        print(f"overview-only: HTML {overview[0][1] / 1024:.0f} kB, TTFB median {med([o[0] for o in overview]) * 1000:.0f} ms "
-              f"max {max(o[0] for o in overview) * 1000:.0f} ms; usable ({rows} rows) median {med(usable) * 1000:.0f} ms "
-              f"max {max(usable) * 1000:.0f} ms; load {os.getloadavg()}", flush=True)
-        if "--overview-only" in sys.argv:
-            return
-        from_event, from_sample, events = live_latency(server, cookie)
+            cold.append(ttfb(f"{url}/", cookie)[0])
     finally:
-        server.stop()
+        for srv in servers.values():
+            srv.stop()
+        if old_tree is not None:
+            shutil.rmtree(old_tree, ignore_errors=True)
     admin(f'DROP DATABASE IF EXISTS "{BENCH_DB}" WITH (FORCE)')
-    med = lambda xs: statistics.median(xs)  # noqa: E731
-    text = f"""## Dashboard overview, {MARKETS} markets; live path
+    load_end = uptime()
+    med = statistics.median
+    ms = lambda v: f"{v:.0f} ms"  # noqa: E731
+    rows = loads["now"][0]["rows"]
 
-`.venv/bin/python bench/dashboard.py` — {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC, 2 cores (shared with other
-engineers' work), local PG and Redis; {MARKETS} markets with {MINUTES} min of 1 s samples each, rolled up and judged
-by the compliance engine; uvicorn, one worker; median of {RUNS} runs. Goal < 1 s each.
+    def row(what, key):
+        cells = [f"{ms(med([t[key] for t in loads[name]]))} / {ms(max(t[key] for t in loads[name]))}" for name in loads]
+        return f"| {what} | " + " | ".join(cells) + " |"
 
-| what | median | max |
-|---|---|---|
-| server: time to first byte of `/` (HTML, {overview[0][1] / 1024:.0f} kB), verdicts cached for the minute | {med([o[0] for o in overview]) * 1000:.0f} ms | {max(o[0] for o in overview) * 1000:.0f} ms |
-| server: the same, first request of a minute (engine's verdicts read again) | {med(cold) * 1000:.0f} ms | {max(cold) * 1000:.0f} ms |
-| server: time to first byte of `/api/overview/` (resync JSON) | {med([a[0] for a in api]) * 1000:.0f} ms | {max(a[0] for a in api) * 1000:.0f} ms |
-| Chromium: navigation start → {rows} rows rendered and the live socket open | {med(usable) * 1000:.0f} ms | {max(usable) * 1000:.0f} ms |
+    names = " | ".join(("this code" if name == "now" else f"`{name}`") + " (median / max)" for name in loads)
+    usable = med([t["usable"] for t in loads["now"]])
+    text = f"""## Dashboard overview, {MARKETS} markets
 
-Side by side, in process, all {MARKETS} markets uncached: the engine's bulk `markets_status` {bulk * 1000:.0f} ms,
-against its per-market `market_status` called once per market {per_market * 1000:.0f} ms.
+`.venv/bin/python bench/dashboard.py{f" --against {against}" if against else ""}` — {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC, 2 cores,
+local PG and Redis; `uptime` at the start: {load_start}; at the end: {load_end}.
+{MARKETS} markets with {MINUTES} min of 1 s samples each, rolled up and judged by the compliance engine; uvicorn,
+one worker, persistent DB connections; Chromium (Debian's, headless), viewport 1500×1000, a fresh context per
+load (nothing cached){", the two servers loaded alternately" if against else ""}; {RUNS} loads each. Goal < 1 s each.
 
-**Live path**, {LIVE_PAGES} Chromium pages (one browser, one context) on one market's page for {LIVE_SECONDS} s:
-simulator (own process) → collector (`manage.py collect`, own process) → Redis channel layer → consumer in
-uvicorn → page (`Plotly.extendTraces` resolved). {len(from_event)} chart updates; {events} depth events recorded
-from the simulator's stream. Goal p99 < 500 ms.
+| server (urllib) | median | max | goal |
+|---|---|---|---|
+| time to first byte of `/` (HTML, {overview[0][1] / 1024:.0f} kB), verdicts cached for the minute | {ms(med([o[0] for o in overview]) * 1000)} | {ms(max(o[0] for o in overview) * 1000)} | < 1 s: {"met" if med([o[0] for o in overview]) < 1 else "NOT met"} |
+| the same, first request of a minute (engine's verdicts read again) | {ms(med(cold) * 1000)} | {ms(max(cold) * 1000)} | |
+| time to first byte of `/api/overview/` (resync JSON) | {ms(med([a[0] for a in api]) * 1000)} | {ms(max(a[0] for a in api) * 1000)} | |
 
-| from | p50 | p99 |
-|---|---|---|
-| the newest simulator event (exchange time E) the drawn second reflects | {pct(from_event, 0.5):.0f} ms | {pct(from_event, 0.99):.0f} ms |
-| the sample's instant (the collector's 1 s tick) | {pct(from_sample, 0.5):.0f} ms | {pct(from_sample, 0.99):.0f} ms |
+| Chromium, from navigation start | {names} |
+|---|{"---|" * len(loads)}
+{row("first byte of the HTML", "ttfb")}
+{row("last byte of the HTML", "html")}
+{row(f"{rows} rows drawn (`body[data-ready]` set)", "ready")}
+{row("**usable**: that frame painted and the live socket open", "usable")}
+{row("the earlier measure: Playwright saw both, then read `performance.now()`", "polled")}
 
-An event waits up to 1 s more for the next 1 s sample (DESIGN.md: samples every second), which these
-figures leave out: measured from an arbitrary event, add 0–1000 ms.
+Usable (this code): median {ms(usable)} — goal < 1 s: {"met" if usable < 1000 else "**NOT met**"}.
+In process, all {MARKETS} markets uncached: the engine's bulk `markets_status` {ms(bulk * 1000)}, against its
+per-market `market_status` called once per market {ms(per_market * 1000)}.
 """
     write_section("dashboard", text)
     print(text)
