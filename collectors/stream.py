@@ -9,6 +9,10 @@ derivatives_usds_margined_futures_websocket_market_streams.md):
 - the server pings (every 20 s spot, 3 min futures) and expects a pong, which `websockets`
   answers itself; our own pings (every 20 s) detect a dead connection.
 Reconnects wait a jittered exponential back-off capped at 30 s (DESIGN.md 'Bad input, faults').
+
+Frames are handed over as `websockets` parses them (FrameConnection), as bytes: no recv() per
+message, no per-message timeout, no UTF-8 decode before orjson (which validates UTF-8 itself).
+At thousands of frames a second those were most of the stream's cost (bench/live.py).
 """
 from __future__ import annotations
 
@@ -21,7 +25,9 @@ from dataclasses import dataclass
 
 import orjson
 import websockets
+from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
+from websockets.frames import Frame, Opcode
 
 log = logging.getLogger(__name__)
 
@@ -67,11 +73,36 @@ def chunk_streams(streams: Sequence[str], limits: StreamLimits) -> list[list[str
     return [list(streams[i:i + limits.max_streams]) for i in range(0, len(streams), limits.max_streams)]
 
 
+class FrameConnection(ClientConnection):
+    """A client connection that passes each data frame to `on_data` from the protocol callback.
+
+    The stock connection queues frames for recv(), which costs a future, a task wake-up and a
+    UTF-8 decode per message; here they go straight to the consumer. Control frames (ping, pong,
+    close) and the handshake are handled by the stock code.
+    """
+
+    on_data: Callable[[Frame], None] | None = None
+
+    def process_event(self, event) -> None:
+        on_data = self.on_data
+        if on_data is not None and type(event) is Frame and event.opcode in _DATA_OPCODES:
+            on_data(event)
+        else:
+            super().process_event(event)
+
+
+_DATA_OPCODES = frozenset((Opcode.TEXT, Opcode.BINARY, Opcode.CONT))
+_CONTROL_REPLY_PREFIXES = (b'{"result":', b'{"id":')
+
+
 class CombinedStream:
     """Connects to <ws_base>/stream, SUBSCRIBEs to `streams`, hands every data frame to `on_frame`.
 
-    on_frame(raw: str | bytes, receive_ns: int): called in the loop for each frame (data or not:
-    the caller decodes; control replies {"result": null, "id": n} are filtered here).
+    on_frame(raw: bytes, receive_ns: int): called in the loop for each frame (data or not:
+    the caller decodes; control replies {"result": null, "id": n} are filtered here). Frames
+    that arrive while subscribing are held and handed over, in order, right after on_up().
+    An exception from on_frame ends the session and propagates out of run(), as it would from
+    a receive loop.
     on_up(): after the subscriptions were sent. on_down(reason): when the connection is lost —
     the caller must treat every book of this connection as unknown until it resyncs.
     """
@@ -126,14 +157,17 @@ class CombinedStream:
             async with websockets.connect(
                 self.url, open_timeout=self.open_timeout_s, ping_interval=self.ping_interval_s,
                 ping_timeout=self.ping_interval_s, close_timeout=2, max_size=2 ** 24, max_queue=4096,
-                compression=None,
+                compression=None, create_connection=FrameConnection,
             ) as ws:
                 self._ws = ws
                 self.connects += 1
                 opened = time.monotonic()
+                delivery = _Delivery(self, ws)
+                ws.on_data = delivery.frame
                 await self._subscribe(ws)
                 self.on_up()
-                return await self._receive(ws, opened)
+                delivery.release()
+                return await self._receive(ws, opened, delivery)
         except (OSError, asyncio.TimeoutError, InvalidHandshake, InvalidURI) as exc:
             return f"cannot connect ({type(exc).__name__}: {exc})"
         except ConnectionClosed as exc:
@@ -150,23 +184,65 @@ class CombinedStream:
                 await asyncio.sleep(interval)
             await ws.send(orjson.dumps({"method": "SUBSCRIBE", "params": self.streams[start:start + step], "id": n + 1}).decode())
 
-    async def _receive(self, ws, opened: float) -> str:
-        deadline = opened + self.limits.max_age_s
-        healthy = False
-        while True:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                await ws.close()
-                return "proactive reconnect before the 24 h connection limit"
+    async def _receive(self, ws, opened: float, delivery: _Delivery) -> str:
+        """Frames arrive through `delivery`; this waits for the connection to end or to reach its age limit."""
+        remaining = opened + self.limits.max_age_s - time.monotonic()
+        try:
+            await asyncio.wait_for(ws.wait_closed(), timeout=max(0.0, remaining))
+        except asyncio.TimeoutError:
+            await ws.close()
+            return "proactive reconnect before the 24 h connection limit"
+        if delivery.failure is not None:
+            raise delivery.failure
+        raise ws.close_exc
+
+
+class _Delivery:
+    """Hands one connection's data frames to CombinedStream.on_frame (see FrameConnection)."""
+
+    __slots__ = ("stream", "ws", "held", "fragments", "healthy_at_ns", "failure")
+
+    def __init__(self, stream: CombinedStream, ws):
+        self.stream, self.ws = stream, ws
+        self.held: list | None = []  # frames received before on_up(); None once released
+        self.fragments: list[bytes] = []
+        self.healthy_at_ns = time.time_ns() + int(stream.healthy_after_s * 1e9)
+        self.failure: BaseException | None = None
+
+    def frame(self, frame: Frame) -> None:
+        receive_ns = time.time_ns()
+        if self.failure is not None:
+            return
+        if frame.opcode is Opcode.CONT or not frame.fin:  # a fragmented message (Binance sends none)
+            self.fragments.append(frame.data)
+            if not frame.fin:
+                return
+            data, self.fragments = b"".join(self.fragments), []
+        else:
+            data = frame.data
+        stream = self.stream
+        if receive_ns >= self.healthy_at_ns:
+            self.healthy_at_ns = 1 << 62  # once per connection
+            stream.backoff.reset()
+        if data.startswith(_CONTROL_REPLY_PREFIXES):
+            stream.control_replies += 1
+            return
+        if self.held is not None:
+            self.held.append((data, receive_ns))
+            return
+        try:
+            stream.on_frame(data, receive_ns)
+        except BaseException as exc:  # end the session with it: no frame after it is applied
+            self.failure = exc
+            self.ws.transport.abort()
+
+    def release(self) -> None:
+        held, self.held = self.held, None
+        for data, receive_ns in held:
+            if self.failure is not None:
+                return
             try:
-                raw = await asyncio.wait_for(ws.recv(), timeout=min(remaining, 5.0))
-            except asyncio.TimeoutError:
-                continue
-            receive_ns = time.time_ns()
-            if not healthy and time.monotonic() - opened >= self.healthy_after_s:
-                healthy = True
-                self.backoff.reset()
-            if raw[:10] in ('{"result":', b'{"result":') or raw[:6] in ('{"id":', b'{"id":'):
-                self.control_replies += 1
-                continue
-            self.on_frame(raw, receive_ns)
+                self.stream.on_frame(data, receive_ns)
+            except BaseException as exc:
+                self.failure = exc
+                self.ws.transport.abort()

@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from collectors import leases, userdata
 from collectors.leases import LeaseLost
-from collectors.runner import plan_shards, run_shard
+from collectors.runner import plan_shards, run_collector, run_shard
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +44,7 @@ async def _hold_and_run(shard: str) -> str:
 # acks_late off: the lease, not the broker's redelivery, is what moves a shard to a live worker.
 @shared_task(name="collectors.tasks.collect_shard", acks_late=False, time_limit=None, soft_time_limit=None)
 def collect_shard(shard: str) -> str:
-    return asyncio.run(_hold_and_run(shard))
+    return run_collector(_hold_and_run(shard))
 
 
 @shared_task(name="collectors.tasks.supervise", queue="default")

@@ -14,7 +14,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from collectors import leases, userdata
 from collectors.models import ExchangeCredential
-from collectors.runner import plan_shards, run_shard, shard_of
+from collectors.runner import plan_shards, run_collector, run_shard, shard_of
 from compliance.models import Market, Venue
 
 
@@ -38,7 +38,7 @@ class Command(BaseCommand):
             self.stdout.write(f"{shard.name}: {', '.join(m.symbol for m in shard.markets)}")
         for account in accounts:
             self.stdout.write(f"{account}: the desk's orders and fills")
-        asyncio.run(self._run(shards + accounts, capture))
+        run_collector(self._run(shards + accounts, capture))
 
     def _shards(self, venue_name, symbols):
         if symbols and not venue_name:
