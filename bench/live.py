@@ -308,7 +308,7 @@ def main():
     rows = "\n".join(
         f"| {r['n']} | {r['msgs_per_s']:,.0f} | {r['cpu'] * 100:.0f} % | {r['feed_cpu'] * 100:.0f} % / {r['feed_step_p99']:.0f} ms | "
         f"{r['sampling_ms']:.1f} | {r['event_p50']:.1f} / {r['event_p99']:.1f} | "
-        f"{r['write_p50']:.1f} / {r['write_p99']:.1f} | {r['published_per_s']:,.0f} | {r['skipped']} | {r['load']:.1f} | "
+        f"{r['write_p50']:.1f} / {r['write_p99']:.1f} | {r['flush_p50']:.1f} / {r['flush_p99']:.1f} | {r['published_per_s']:,.0f} | {r['skipped']} | {r['load']:.1f} | "
         f"{'yes' if r['keeps_up'] else 'no'} |"
         for r in results
     )
@@ -338,14 +338,15 @@ published to the Redis channel layer (both groups). Measured for {args.seconds} 
 - collector CPU = the collector process's CPU time (all its threads) / wall time, in cores;
 - feed CPU / step p99 = the feed's own CPU, and its slowest 1 % of 100 ms steps (build + send):
   the feed keeps up while a step stays well under 100 ms and it delivers ≥ 95 % of N × 10 msgs/s;
+- flush = the sink's COPY + commit of a second's rows, in its thread (part of the write lag);
 - sampling = loop time of one second's samples of every market; live/s = updates published per second;
 - load = 1-minute load average when that size finished (above {os.cpu_count()}, processes wait for a core).
 
 A size keeps up when both lags are < 100 ms at p99, no second was skipped, every book stayed synced,
 the feed kept up and every market's update was published each second.
 
-| markets | msgs/s | collector CPU | feed CPU / step p99 | sampling ms/s | event lag p50 / p99 ms | write lag p50 / p99 ms | live/s | skipped s | load | keeps up |
-|---|---|---|---|---|---|---|---|---|---|---|
+| markets | msgs/s | collector CPU | feed CPU / step p99 | sampling ms/s | event lag p50 / p99 ms | write lag p50 / p99 ms | of which flush p50 / p99 ms | live/s | skipped s | load | keeps up |
+|---|---|---|---|---|---|---|---|---|---|---|---|
 {{rows}}
 
 {{verdict}} Markets per core = that size / the cores the collector process used at it.

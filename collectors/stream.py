@@ -219,7 +219,7 @@ class _Delivery:
                 return
             data, self.fragments = b"".join(self.fragments), []
         else:
-            data = frame.data
+            data = bytes(frame.data)  # the parser hands out bytearray slices
         stream = self.stream
         if receive_ns >= self.healthy_at_ns:
             self.healthy_at_ns = 1 << 62  # once per connection
