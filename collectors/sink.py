@@ -28,7 +28,7 @@ import os
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import date, datetime, timedelta, timezone
 from itertools import chain, groupby
 from operator import itemgetter
@@ -110,10 +110,9 @@ def rows_by_day(rows: list[tuple], ts_index: int) -> list[tuple[date, list[tuple
     return [(day, group) for day, group in zip(days, groups) if group]
 
 
-def touched_minutes(rows: Iterable[tuple], market_index: int, ts_index: int) -> tuple[list[int], list[datetime]]:
+def touched_minutes(rows: Iterable[tuple], market_of: Callable, ts_index: int) -> tuple[list[int], list[datetime]]:
     """The distinct (market, UTC minute) pairs of the rows, as MARK_DIRTY's two arrays."""
     markets_in: dict[datetime, set[int]] = defaultdict(set)
-    market_of = itemgetter(market_index)
     # Rows come second by second, all markets of a second together: one minute per run of equal ts.
     for ts, same_ts in groupby(rows, itemgetter(ts_index)):
         utc = ts.astimezone(timezone.utc)
@@ -280,12 +279,18 @@ class TimeSeriesSink:
 
     def _copy_new_rows(self, conn: psycopg.Connection, table: Table, by_day: list[tuple[date, list[tuple]]]) -> None:
         """Each day's rows into its partition, and their minutes marked dirty, in one transaction."""
+        market_of = itemgetter(table.columns.index("market_id"))
+        if table.marks_dirty:
+            rows = chain.from_iterable(day_rows for _, day_rows in by_day)
+            dirty = touched_minutes(rows, market_of, table.ts_index)  # in arrival order, second by second
         with conn.cursor() as cur:
             for day, day_rows in by_day:
-                self._copy_rows(cur, table.copy_into_partition(day), table, day_rows)
+                # Market by market (a stable sort: each market's rows keep their time order), the
+                # primary key index takes each market's rows at one place in a row instead of
+                # every market's in turn each second: ~20 % less Postgres CPU (bench/sink.py).
+                self._copy_rows(cur, table.copy_into_partition(day), table, sorted(day_rows, key=market_of))
             if table.marks_dirty:
-                rows = chain.from_iterable(day_rows for _, day_rows in by_day)
-                cur.execute(MARK_DIRTY, touched_minutes(rows, table.columns.index("market_id"), table.ts_index))
+                cur.execute(MARK_DIRTY, dirty)
         conn.commit()
 
     @staticmethod

@@ -7,6 +7,7 @@ in binary (the stored bits, NaN payloads included) together with the partition e
 """
 import itertools
 import math
+from operator import itemgetter
 from datetime import date, datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
@@ -155,7 +156,7 @@ def test_touched_minutes_are_utc_minutes_per_market():
         (2, datetime(2026, 3, 1, 23, 59, 40, tzinfo=thirty_s_west)),  # 00:00:10 UTC
         (1, datetime(2026, 3, 1, 23, 59, tzinfo=UTC)),  # out of order: a minute already there
     ]
-    markets, minutes = touched_minutes(rows, 0, 1)
+    markets, minutes = touched_minutes(rows, itemgetter(0), 1)
     assert sorted(zip(markets, minutes)) == [
         (1, datetime(2026, 3, 1, 23, 59, tzinfo=UTC)), (1, MIDNIGHT),
         (2, datetime(2026, 3, 1, 23, 59, tzinfo=UTC)), (2, MIDNIGHT),
@@ -171,3 +172,16 @@ def test_every_null_pattern_is_there():
     assert any(r[1] == MIDNIGHT for r in rows)
     assert {type(r[1].tzinfo) for r in rows} == {timezone, ZoneInfo}
     assert list(itertools.islice((r for r in rows if isinstance(r[9], int)), 1))  # an int in the float4 column
+
+
+def test_a_row_twice_in_one_batch_is_stored_once_the_first_one(tmp_path):
+    """The partition COPY fails on the batch's own duplicate; the staging path keeps the first."""
+    rows = [r for r in every_null_pattern() if r[0] <= 3 and r[1] < MIDNIGHT][:9]
+    again = (rows[4][0], rows[4][1], not rows[4][2], *rows[4][3:])
+    sink = TimeSeriesSink(name="twice", spill_dir=tmp_path)
+    sink.accept_samples(rows + [again])
+    assert sink.close()
+    data, dirty = stored()
+    empty()
+    copy_into_parent(rows)
+    assert stored() == (data, dirty)
