@@ -158,7 +158,7 @@ def assert_band_sums(ours, reference, floor, ceiling):
     assert reference.band_notional(floor * (1 - SLACK), ceiling * (1 + SLACK)) == pytest.approx(expected, rel=1e-12, abs=1e-9)
 
 
-@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.data())
 def test_random_snapshots_and_diffs_leave_both_books_equal(data):
     ours, reference = compiled(), PyOrderBook()
