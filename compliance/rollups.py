@@ -214,9 +214,14 @@ def _roll_up_windows(windows: list[tuple[int, datetime, datetime]]) -> int:
         # in each parallel worker is several times faster.
         cur.execute(f"SET LOCAL work_mem = '{ROLL_UP_WORK_MEM}'")
         cur.execute("SET LOCAL enable_sort = off")
+        # When the aggregate is big enough to be JIT-compiled at all (jit_above_cost: a day of tens
+        # of markets, not the live minute), also inline and optimize it: the ~20 transition
+        # functions a row get inlined; measured ~10 % less time for 100 markets' day.
+        cur.execute("SET LOCAL jit_inline_above_cost = 0")
+        cur.execute("SET LOCAL jit_optimize_above_cost = 0")
         cur.execute(_STAGE, params)
-        cur.execute("SET LOCAL work_mem TO DEFAULT")
-        cur.execute("SET LOCAL enable_sort TO DEFAULT")
+        for setting in ("work_mem", "enable_sort", "jit_inline_above_cost", "jit_optimize_above_cost"):
+            cur.execute(f"SET LOCAL {setting} TO DEFAULT")
         cur.execute(_DELETE_WINDOWS, params)
         try:
             with transaction.atomic():  # a savepoint, to fall back on
