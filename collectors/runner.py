@@ -59,6 +59,9 @@ OWN_QUOTES_REFRESH_S = 2.0
 GIL_SWITCH_INTERVAL_S = 0.0005  # run_collector  # own orders come from the user-data collector through the database
 
 
+_OUTCOME_NAMES = {outcome: outcome.value for outcome in Outcome}  # Enum.value is a slow descriptor
+
+
 @dataclass(frozen=True)
 class MarketSpec:
     market_id: int
@@ -175,6 +178,7 @@ class ShardRunner:
             for m in shard.markets
         }
         self.by_id = {state.spec.market_id: state for state in self.markets.values()}
+        self._depth_streams = frozenset(state.kind.depth_stream(state.spec.symbol) for state in self.markets.values())
         self.rest = BinanceRest(
             shard.rest_base_url, time_path=TIME_PATH[shard.market_type],
             recorder=recorder_for(shard.venue_id) if record_api_calls else None,
@@ -257,11 +261,12 @@ class ShardRunner:
             stream, data = message.get("stream"), message.get("data")
             if not isinstance(stream, str) or not isinstance(data, dict):
                 raise binance.MalformedMessage(f"not a combined-stream frame: {str(message)[:200]}")
-            if binance.stream_kind(stream) != "depth":
+            # The shard's own depth streams by name; anything else is classified as before.
+            if stream not in self._depth_streams and binance.stream_kind(stream) != "depth":
                 self.counts["other_streams"] += 1
                 return
             diff = binance.parse_diff(data)
-            state = self.markets.get(diff.symbol.upper())
+            state = self.markets.get(diff.symbol) or self.markets.get(diff.symbol.upper())
             if state is None:
                 raise binance.MalformedMessage(f"depthUpdate for a symbol this shard does not collect: {diff.symbol!r}")
         except binance.MalformedMessage as exc:
@@ -276,10 +281,12 @@ class ShardRunner:
             log.warning("shard %s %s: unusable depth levels skipped, resyncing: %s", self.shard.name, diff.symbol, exc)
             state.sync = BookSync(chained=state.kind.chained)
             return
-        state.counts[outcome.value] += 1
+        state.counts[_OUTCOME_NAMES[outcome]] += 1
         state.last_event_ms = diff.event_time_ms
         if not self.counts["messages"] & 7 and diff.event_time_ms:
             self.event_lag_ms.append(time.time() * 1000 + self.rest.clock_offset_ms - diff.event_time_ms)
+        if outcome is Outcome.APPLIED or outcome is Outcome.STALE:
+            return  # only a synced book applies or ignores a diff: no snapshot wanted
         if outcome is Outcome.RESYNC:
             self.counts["resyncs"] += 1
         if state.sync.needs_snapshot:
