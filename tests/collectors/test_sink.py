@@ -35,7 +35,7 @@ def stored(market_ids) -> int:
 def empty_tables():
     yield
     with connection.cursor() as cur:
-        cur.execute("TRUNCATE compliance_sample, compliance_book_snapshot")
+        cur.execute("TRUNCATE compliance_sample, compliance_book_snapshot, compliance_minute_dirty")
 
 
 def test_copy_writes_rows_into_daily_partitions_and_replay_adds_nothing(tmp_path):

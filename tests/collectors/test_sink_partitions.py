@@ -86,6 +86,7 @@ def empty():
 
 @pytest.fixture(autouse=True)
 def empty_tables():
+    empty()  # other tests leave dirty minutes behind
     yield
     empty()
 
