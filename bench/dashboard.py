@@ -174,6 +174,16 @@ def checkout(rev: str) -> Path:
     return where
 
 
+def kept_notes() -> str:
+    """A hand-kept block inside the section (between these markers) carried over when the bench rewrites it:
+    the 10-minute soak's result, which this bench does not run."""
+    from sections import DOC
+
+    begin, end = "<!-- bench:dashboard:notes -->", "<!-- /bench:dashboard:notes -->"
+    current = DOC.read_text() if DOC.exists() else ""
+    return current[current.index(begin): current.index(end) + len(end)] if begin in current and end in current else ""
+
+
 def uptime() -> str:
     import subprocess
 
@@ -262,7 +272,7 @@ Usable (this code): median {ms(usable)} — goal < 1 s: {"met" if usable < 1000 
 In process, all {MARKETS} markets uncached: the engine's bulk `markets_status` {ms(bulk * 1000)}, against its
 per-market `market_status` called once per market {ms(per_market * 1000)}.
 """
-    write_section("dashboard", text)
+    write_section("dashboard", f"{text}\n{kept_notes()}")
     print(text)
 
 

@@ -105,7 +105,9 @@
     if (shown.get(id) !== html) { shown.set(id, html); el(id).innerHTML = html; }
   }
   const kpi = name => (row.live.kpis[name] ? row.live.kpis[name].status : "unknown");
+  let cardsAt = 0;
   function renderCards() {
+    cardsAt = Date.now();
     const live = row.live, u = row.uptime, l = limits;
     setHtml("status-now", badge(row.status, "this market's overall status now"));
     setHtml("card-spread", `<span class="num">${pct(live.spread_pct)}</span> ${badge(kpi("spread_pct"))}` +
@@ -264,7 +266,8 @@
       renderCards();
     },
   });
-  setInterval(renderCards, 1000);
+  // The data age ticks on between updates; while they arrive each second they redraw the cards anyway.
+  setInterval(() => { if (Date.now() - cardsAt >= 900) renderCards(); }, 1000);
   setInterval(refreshState, 15000);
   drawLive({ts: [], spread_pct: [], depth_bid_usd: [], depth_ask_usd: []});
   renderCards();

@@ -238,5 +238,6 @@ def test_soak_short(server, browser, django_user_model, publisher):
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(900)  # ten minutes of live updates, plus the set-up (pytest.ini's default is 300 s)
 def test_soak_ten_minutes(server, browser, django_user_model, publisher):
     _soak(server, browser, django_user_model, publisher, 600)
