@@ -363,7 +363,7 @@ def main():
 | (b) the newest simulator event (exchange time E) the sample reflects → spread chart drawn | {cells(lat["event"])} | {goal(lat["event"])} |
 | the sample's instant → both live charts (spread, depth) drawn | {cells(lat["both"])} | |
 | hop: the sample's instant → the page receives the update (collector, Redis, consumer, socket) | {cells(lat["received"])} | |
-| hop: the page receives it → spread chart drawn (the page's main thread, shared with 19 others) | {cells(lat["receipt_to_spread"])} | |
+| hop: the page receives it → spread chart drawn (the page's main thread; {PAGES} pages share the cores) | {cells(lat["receipt_to_spread"])} | |
 """)
     command = f"bench/live_latency.py{f' --against {against}' if against else ''}"
     text = f"""## Live path latency: simulator event → chart update, {PAGES} open browsers
