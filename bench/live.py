@@ -283,12 +283,12 @@ def main():
         django.setup()
         from django.core.management import call_command
 
-        from collectors.runner import run_collector
-
         call_command("migrate", verbosity=0)
         with tempfile.TemporaryDirectory() as tmp:
             for n in sizes:
                 if args.loop == "uvloop":
+                    from collectors.runner import run_collector
+
                     result = run_collector(measure(n, args.seconds, tmp))
                 else:
                     result = asyncio.run(measure(n, args.seconds, tmp))
