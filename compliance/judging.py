@@ -68,7 +68,8 @@ def _terms_by_minute(market_id: int, start: datetime, end: datetime) -> list[tup
 def _versions_used(own: list[tuple[datetime, ev.Terms, object]]) -> list[dict]:
     runs: list[list] = []  # [version, first minute, last minute]
     for minute, _, version in own:
-        if runs and runs[-1][0].pk == version.pk:
+        # A version's minutes share its object: `is` first, the primary key only where they change.
+        if runs and (runs[-1][0] is version or runs[-1][0].pk == version.pk):
             runs[-1][2] = minute
         else:
             runs.append([version, minute, minute])
