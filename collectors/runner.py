@@ -14,6 +14,7 @@ in tasks limited in number and by the venue's request weight.
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import sys
 import time
@@ -528,8 +529,15 @@ def run_collector(coro):
     read, which a collector pays thousands of times a second (bench/live.py). The GIL switch
     interval is shortened for the process: the sink's thread gives the GIL up at every libpq
     call and, with the default 5 ms, waits that long to get it back from a busy loop each time —
-    a flush of 1,000 rows took ~4× its own time, and stream frames waited behind it too."""
+    a flush of 1,000 rows took ~4× its own time, and stream frames waited behind it too.
+
+    What the process has loaded by now (Django, psycopg, the app's modules: hundreds of
+    thousands of objects that live as long as the process) is moved out of the collector's
+    sight with gc.freeze(): a full collection otherwise walks all of it, a 140 ms pause of the
+    loop at 500 markets that was the worst second of the write lag (bench/live.py)."""
     sys.setswitchinterval(envfloat("COLLECTOR_SWITCH_INTERVAL_S", GIL_SWITCH_INTERVAL_S))
+    gc.collect()
+    gc.freeze()
     return asyncio.run(coro, loop_factory=uvloop.new_event_loop)
 
 
