@@ -368,8 +368,8 @@ def main():
     command = f"bench/live_latency.py{f' --against {against}' if against else ''}"
     text = f"""## Live path latency: simulator event → chart update, {PAGES} open browsers
 
-`.venv/bin/python {command}` — {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC, 2 cores shared with other
-engineers' work; local PG and Redis. Simulator (`calm`), collector (`manage.py collect --venue {VENUE}
+`.venv/bin/python {command}` — {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC, 2 cores (the
+load average below is the benchmark's own processes plus anything else running); local PG and Redis. Simulator (`calm`), collector (`manage.py collect --venue {VENUE}
 --markets {SYMBOL}`), uvicorn (one worker), each its own process; Redis channel layer; {PAGES} Chromium pages
 (one browser, one logged-in context) on {SYMBOL}'s market page for {SECONDS} s{f"; then the same against `{against}` (its own uvicorn, same simulator, collector and data), one after the other" if against else ""}.
 A draw = `Plotly.extendTraces` resolved; the page's receipt of the update is taken by a WebSocket listener
