@@ -52,15 +52,23 @@ ENV = {
 }
 os.environ.update({k: ENV[k] for k in ("DATABASE_URL", "REDIS_URL", "DJANGO_SETTINGS_MODULE")})
 
-# Wraps Plotly.extendTraces: [time a live chart's point was drawn (ms), the point's second (epoch ms), chart].
+# Wraps Plotly.extendTraces: [time the live chart's point was drawn (script done, ms), time the main thread had
+# rendered the frame showing it (ms), the point's second (epoch ms), the series it drew]. Pages before the
+# spread and depth charts became one figure (chart-live) drew them as chart-spread and chart-depth.
 DRAWS = """() => {
+  const LIVE = {"chart-live": ["spread", "depth"], "chart-spread": ["spread"], "chart-depth": ["depth"]};
   window.__draws = [];
   window.__received.length = 0;
   const extend = Plotly.extendTraces;
   Plotly.extendTraces = function (gd, update) {
     const xs = update.x[0], second = xs[xs.length - 1];
     return extend.apply(this, arguments).then(r => {
-      if (gd.id === "chart-spread" || gd.id === "chart-depth") window.__draws.push([Date.now(), second, gd.id]);
+      const series = LIVE[gd.id];
+      if (series) {
+        const drawn = Date.now();
+        // rAF runs just before the frame's style, layout and paint; the task after it, once they are done
+        requestAnimationFrame(() => setTimeout(() => window.__draws.push([drawn, Date.now(), second, series])));
+      }
       return r;
     });
   };
@@ -80,6 +88,9 @@ RECEIVED = """(() => {
   };
   window.WebSocket.prototype = WS.prototype;
 })();"""
+
+
+SPREAD_CHART = "(document.getElementById('chart-live') || document.getElementById('chart-spread'))"
 
 
 def free_port() -> int:
@@ -153,7 +164,10 @@ class EventClock:
         self.url, self.stream = ws_base.rstrip("/") + "/stream", f"{symbol.lower()}@depth@100ms"
         self.loop = asyncio.new_event_loop()
         threading.Thread(target=self.loop.run_forever, daemon=True).start()
-        self.task = asyncio.run_coroutine_threadsafe(self.listen(), self.loop)
+        self.task = asyncio.run_coroutine_threadsafe(self.start(), self.loop).result(timeout=5)
+
+    async def start(self) -> asyncio.Task:
+        return asyncio.get_running_loop().create_task(self.listen())
 
     async def listen(self):
         import orjson
@@ -168,11 +182,14 @@ class EventClock:
                     self.times.append(int(data["E"]))
 
     def stop(self):
-        self.task.cancel()
-        try:
-            self.task.result(timeout=5)
-        except BaseException:  # cancelled, or the stream had already failed: either way it is over
-            pass
+        async def cancel():  # in the loop, and awaited: the connection closes before the loop stops
+            self.task.cancel()
+            try:
+                await self.task
+            except BaseException:  # cancelled, or the stream had already failed: either way it is over
+                pass
+
+        asyncio.run_coroutine_threadsafe(cancel(), self.loop).result(timeout=10)
         self.loop.call_soon_threadsafe(self.loop.stop)
 
 
@@ -252,7 +269,7 @@ def measure_pages(procs: Processes, browser, web: str, market_id: int) -> dict:
     deadline = time.monotonic() + 120
     while True:  # the collector is synced and publishing once a page draws a live point
         procs.check()
-        if pages[0].evaluate("() => document.getElementById('chart-spread').data[0].y.some(v => v != null)"):
+        if pages[0].evaluate(f"() => {SPREAD_CHART}.data[0].y.some(v => v != null)"):
             break
         if time.monotonic() > deadline:
             raise TimeoutError(f"no chart point within 120 s; collector log:\n{procs.tail('collector')}")
@@ -311,26 +328,30 @@ def epoch_ms(value) -> float:
 
 def latencies(phase: dict, events: list[int]) -> dict[str, list[float]]:
     """Per drawn second and page: from the sample's instant, from the newest simulator event it reflects,
-    to the page receiving it, from receipt to the spread chart drawn, and to both live charts drawn."""
-    out = {k: [] for k in ("sample", "event", "received", "receipt_to_spread", "both")}
+    to the page receiving it, from receipt to the spread drawn, to both live series drawn, and to the
+    frame showing the spread rendered."""
+    out = {k: [] for k in ("sample", "event", "received", "receipt_to_spread", "both", "frame")}
     for page in phase["pages"]:
         received = {}
         for at, ts in page["received"]:
             received.setdefault(epoch_ms(ts) // 1000, at)
-        charts = {}
-        for at, second, chart in page["draws"]:
-            charts.setdefault(epoch_ms(second) // 1000, {})[chart] = at
-        for key, drawn in charts.items():
+        seconds = {}
+        for drawn, frame, second, series in page["draws"]:
+            for name in series:
+                seconds.setdefault(epoch_ms(second) // 1000, {})[name] = (drawn, frame)
+        for key, drawn in seconds.items():
             sample_ms = key * 1000
-            if "chart-spread" in drawn:
-                out["sample"].append(drawn["chart-spread"] - sample_ms)
+            if "spread" in drawn:
+                at, frame = drawn["spread"]
+                out["sample"].append(at - sample_ms)
+                out["frame"].append(frame - sample_ms)
                 i = bisect.bisect_right(events, sample_ms)
                 if i:  # the newest event the sample can reflect
-                    out["event"].append(drawn["chart-spread"] - events[i - 1])
+                    out["event"].append(at - events[i - 1])
                 if key in received:
-                    out["receipt_to_spread"].append(drawn["chart-spread"] - received[key])
+                    out["receipt_to_spread"].append(at - received[key])
             if len(drawn) == 2:
-                out["both"].append(max(drawn.values()) - sample_ms)
+                out["both"].append(max(at for at, _ in drawn.values()) - sample_ms)
         out["received"] += [at - key * 1000 for key, at in received.items()]
     return out
 
@@ -361,7 +382,8 @@ def main():
 |---|---|---|---|---|
 | (a) the sample's instant (its second boundary) → spread chart drawn | {cells(lat["sample"])} | {goal(lat["sample"])} |
 | (b) the newest simulator event (exchange time E) the sample reflects → spread chart drawn | {cells(lat["event"])} | {goal(lat["event"])} |
-| the sample's instant → both live charts (spread, depth) drawn | {cells(lat["both"])} | |
+| the sample's instant → both live series (spread, depth) drawn | {cells(lat["both"])} | |
+| the sample's instant → the page's main thread has rendered the frame showing the spread | {cells(lat["frame"])} | |
 | hop: the sample's instant → the page receives the update (collector, Redis, consumer, socket) | {cells(lat["received"])} | |
 | hop: the page receives it → spread chart drawn (the page's main thread; {PAGES} pages share the cores) | {cells(lat["receipt_to_spread"])} | |
 """)

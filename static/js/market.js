@@ -8,29 +8,39 @@
   const {esc, badge, age, ESCALATION, pct, usd, plotTime, utc, serverNow, getJSON, liveSocket} = LCMUI;
   const limits = JSON.parse(document.getElementById("limits-data").textContent);
   let row = JSON.parse(document.getElementById("row-data").textContent);
-  let mode = "live", lastTs = null;
+  let mode = "live", lastTs = null, behind = false;  // behind: a hidden tab skipped live points
   const W = LCM.windowSeconds;
   const el = id => document.getElementById(id);
   const CONFIG = {responsive: true, displaylogo: false};
   const BASE = {margin: {l: 55, r: 15, t: 10, b: 40}, legend: {orientation: "h", y: -0.25}, hovermode: "x unified"};
-  const hline = (y, color, dash, label) => ({type: "line", xref: "paper", x0: 0, x1: 1, y0: y, y1: y, line: {color, width: 1.5, dash}, label: {text: label, textposition: "end", font: {size: 10, color}}});
+  // Tick labels may overflow the plot's div: by default Plotly measures every tick label on every redraw to hide
+  // those that would, a quarter of a live redraw's script time, and ours never overflow (the margins hold them).
+  const AXIS = {ticklabeloverflow: "allow"};
+  const hline = (y, color, dash, label, yref) => ({type: "line", xref: "paper", yref: yref || "y", x0: 0, x1: 1, y0: y, y1: y, line: {color, width: 1.5, dash}, label: {text: label, textposition: "end", font: {size: 10, color}}});
+  // Series lines are 1 px: the renderer rasterizes a 1 px stroke several times faster than a wider one, which
+  // matters with a redraw each second on every open page (a wall of 20 market pages shares one machine's cores).
+  const line = (name, color, extra) => ({type: "scatter", mode: "lines", name, line: {color, width: 1}, connectgaps: false, x: [], y: [], ...extra});
 
-  function spreadLayout(uirevision) {
+  /* Spread (top, y2) and band depth (bottom, y) are one figure sharing one time axis: one redraw per second
+     instead of two, a zoom on time applies to both, and the hover shows both at the same second. Trace 0 is
+     always the spread. */
+  function liveLayout(uirevision) {
     const shapes = [];
     if (limits) {
-      shapes.push({type: "rect", xref: "paper", x0: 0, x1: 1, y0: limits.spread_target_min_pct, y1: limits.spread_target_max_pct,
+      shapes.push({type: "rect", xref: "paper", yref: "y2", x0: 0, x1: 1, y0: limits.spread_target_min_pct, y1: limits.spread_target_max_pct,
         fillcolor: "rgba(26,127,55,0.10)", line: {width: 0}, label: {text: "target", textposition: "top left", font: {size: 10}}});
-      shapes.push(hline(limits.spread_max_pct, "#cf222e", "dash", `max ${limits.spread_max_pct} %`));
+      shapes.push(hline(limits.spread_max_pct, "#cf222e", "dash", `max ${limits.spread_max_pct} %`, "y2"));
+      if (limits.depth_min_usd != null) shapes.push(hline(limits.depth_min_usd, "#cf222e", "dash", `min total ${usd(limits.depth_min_usd)}`));
+      if (limits.depth_min_side_usd != null) shapes.push(hline(limits.depth_min_side_usd, "#9a6700", "dot", `min per side ${usd(limits.depth_min_side_usd)}`));
     }
-    return {...BASE, uirevision, shapes, xaxis: {type: "date", title: {text: "time (UTC)"}}, yaxis: {title: {text: `spread % (÷ ${limits ? limits.spread_denominator : "ask"})`}, rangemode: "tozero"}};
+    // No axis titles: Plotly places each one clear of every tick label by measuring them all on each redraw.
+    // The ticks carry the units instead, and the panel's heading says what is shown (times are UTC).
+    return {...BASE, uirevision, shapes, legend: {orientation: "h", y: -0.08},
+      xaxis: {...AXIS, type: "date"},
+      yaxis: {...AXIS, domain: [0, 0.45], tickprefix: "$", rangemode: "tozero"},
+      yaxis2: {...AXIS, domain: [0.55, 1], ticksuffix: " %", rangemode: "tozero"}};
   }
-  function depthLayout(uirevision) {
-    const shapes = [];
-    if (limits && limits.depth_min_usd != null) shapes.push(hline(limits.depth_min_usd, "#cf222e", "dash", `min total ${usd(limits.depth_min_usd)}`));
-    if (limits && limits.depth_min_side_usd != null) shapes.push(hline(limits.depth_min_side_usd, "#9a6700", "dot", `min per side ${usd(limits.depth_min_side_usd)}`));
-    return {...BASE, uirevision, shapes, xaxis: {type: "date", title: {text: "time (UTC)"}}, yaxis: {title: {text: "USD"}, rangemode: "tozero"}};
-  }
-  const line = (name, color, extra) => ({type: "scatter", mode: "lines", name, line: {color, width: 1.5}, connectgaps: false, x: [], y: [], ...extra});
+  const SPREAD = {yaxis: "y2"};
 
   // ---------------------------------------------------------------- live mode
   // Live x values are epoch milliseconds, which a Plotly date axis shows as UTC like the text it is
@@ -38,12 +48,13 @@
   function drawLive(series) {
     const x = series.ts.map(Date.parse);
     const total = series.depth_bid_usd.map((b, i) => (b == null || series.depth_ask_usd[i] == null ? null : b + series.depth_ask_usd[i]));
-    Plotly.react(el("chart-spread"), [line("spread %", "#0969da", {x, y: series.spread_pct})], spreadLayout("live"), CONFIG);
-    Plotly.react(el("chart-depth"), [
-      line("bid", "#1a7f37", {x, y: series.depth_bid_usd}), line("ask", "#cf222e", {x, y: series.depth_ask_usd}),
+    Plotly.react(el("chart-live"), [
+      line("spread %", "#0969da", {x, y: series.spread_pct, ...SPREAD}),
+      line("bid depth", "#1a7f37", {x, y: series.depth_bid_usd}), line("ask depth", "#cf222e", {x, y: series.depth_ask_usd}),
       line("bid + ask", "#57606a", {x, y: total, line: {color: "#57606a", width: 1, dash: "dot"}}),
-    ], depthLayout("live"), CONFIG);
+    ], liveLayout("live"), CONFIG);
     lastTs = series.ts.length ? Date.parse(series.ts[series.ts.length - 1]) : null;
+    behind = false;
   }
   function resyncLive() {
     return getJSON(`${LCM.api}live/?seconds=${W}`).then(drawLive).catch(err => { el("history-error").textContent = `resync failed: ${err.message}`; });
@@ -60,10 +71,11 @@
     bid.push(s.valid ? s.depth_bid_usd : null);
     ask.push(s.valid ? s.depth_ask_usd : null);
     total.push(s.valid && s.depth_bid_usd != null ? s.depth_bid_usd + s.depth_ask_usd : null);
-    Plotly.extendTraces(el("chart-spread"), {x: [xs], y: [spread]}, [0], W);
-    Plotly.extendTraces(el("chart-depth"), {x: [xs, xs, xs], y: [bid, ask, total]}, [0, 1, 2], W);
+    Plotly.extendTraces(el("chart-live"), {x: [xs, xs, xs, xs], y: [spread, bid, ask, total]}, [0, 1, 2, 3], W);
     lastTs = t;
   }
+  // A hidden tab draws nothing (the browser would not show it anyway); it reloads the window when shown again.
+  document.addEventListener("visibilitychange", () => { if (!document.hidden && behind && mode === "live") resyncLive(); });
 
   // ---------------------------------------------------------------- history mode
   const form = el("history");
@@ -85,16 +97,15 @@
     mode = "history"; form.elements.live.hidden = false;
     el("mode").textContent = `History ${utc(h.start)} → ${utc(h.end)}, minute bars`;
     const rev = `history:${h.start}:${h.end}`, c = h.current, x = c.minute.map(plotTime);
-    const spread = [line("avg spread %", "#0969da", {x, y: c.spread_avg}), line("max spread %", "#8250df", {x, y: c.spread_max, line: {width: 1, color: "#8250df"}})];
-    const depth = [line("min bid", "#1a7f37", {x, y: c.depth_bid_min}), line("min ask", "#cf222e", {x, y: c.depth_ask_min})];
+    const traces = [line("avg spread %", "#0969da", {x, y: c.spread_avg, ...SPREAD}), line("max spread %", "#8250df", {x, y: c.spread_max, ...SPREAD}),
+      line("min bid depth", "#1a7f37", {x, y: c.depth_bid_min}), line("min ask depth", "#cf222e", {x, y: c.depth_ask_min})];
     if (h.previous) {
       const p = h.previous, px = p.minute.map(plotTime), dash = {dash: "dot", width: 1};
-      spread.push(line("avg spread %, previous period", "#9a6700", {x: px, y: p.spread_avg, line: {color: "#9a6700", ...dash}}));
-      depth.push(line("min bid, previous", "#6e7781", {x: px, y: p.depth_bid_min, line: {color: "#6e7781", ...dash}}));
-      depth.push(line("min ask, previous", "#bc4c00", {x: px, y: p.depth_ask_min, line: {color: "#bc4c00", ...dash}}));
+      traces.push(line("avg spread %, previous period", "#9a6700", {x: px, y: p.spread_avg, line: {color: "#9a6700", ...dash}, ...SPREAD}));
+      traces.push(line("min bid depth, previous", "#6e7781", {x: px, y: p.depth_bid_min, line: {color: "#6e7781", ...dash}}));
+      traces.push(line("min ask depth, previous", "#bc4c00", {x: px, y: p.depth_ask_min, line: {color: "#bc4c00", ...dash}}));
     }
-    Plotly.react(el("chart-spread"), spread, spreadLayout(rev), CONFIG);
-    Plotly.react(el("chart-depth"), depth, depthLayout(rev), CONFIG);
+    Plotly.react(el("chart-live"), traces, liveLayout(rev), CONFIG);
   }
 
   // ---------------------------------------------------------------- cards
@@ -146,8 +157,8 @@
     }
     const lows = today.curve.map(c => c.adjusted_pct).filter(v => v != null);
     const shapes = u.required_pct != null ? [hline(u.required_pct, "#cf222e", "dash", `clause ${u.required_pct} %`)] : [];
-    Plotly.react(el("chart-uptime"), traces, {...BASE, uirevision: "uptime", shapes, xaxis: {type: "date", title: {text: "minute (UTC)"}, range: todayRange()},
-      yaxis: {title: {text: "%"}, range: [Math.min(90, u.required_pct ?? 100, ...lows) - 1, 101]}}, CONFIG);
+    Plotly.react(el("chart-uptime"), traces, {...BASE, uirevision: "uptime", shapes, xaxis: {...AXIS, type: "date", title: {text: "minute (UTC)"}, range: todayRange()},
+      yaxis: {...AXIS, title: {text: "%"}, range: [Math.min(90, u.required_pct ?? 100, ...lows) - 1, 101]}}, CONFIG);
     setHtml("uptime-text", !u.judged ? `${badge(u.status)} not judged yet today`
       : `${badge(u.status)} breach budget today: <b>${u.breach_budget_minutes}</b> of ${Math.floor(u.budget_allowed_minutes ?? 0)} min left · ` +
         `${u.compliant_minutes} compliant, ${u.non_compliant_minutes} non-compliant (${u.exempt_minutes} exempt), ${u.unknown_minutes} unknown, ${u.excused_minutes} excused of ${u.minutes_elapsed} minutes · ` +
@@ -179,7 +190,7 @@
       const v = (x, dash, label) => ({type: "line", yref: "paper", y0: 0, y1: 1, x0: x, x1: x, line: {color: "#57606a", dash, width: 1}, label: {text: label, textposition: "end", font: {size: 10}}});
       shapes.push(v(book.band.low, "dash", `−${book.band.pct} %`), v(book.band.high, "dash", `+${book.band.pct} %`), v(book.band.mid, "dot", "mid"));
     }
-    Plotly.react(el("chart-book"), traces, {...BASE, hovermode: "closest", uirevision: "book", shapes, xaxis: {title: {text: "price"}}, yaxis: {title: {text: "cumulative USD"}}}, CONFIG);
+    Plotly.react(el("chart-book"), traces, {...BASE, hovermode: "closest", uirevision: "book", shapes, xaxis: {...AXIS, title: {text: "price"}}, yaxis: {...AXIS, title: {text: "cumulative USD"}}}, CONFIG);
   }
   function gauges(b) {
     const out = [];
@@ -261,7 +272,7 @@
         if (u.market_id !== LCM.marketId) continue;
         row.live = u.live;
         row.status = u.status;
-        if (mode === "live" && u.live.ts) extendLive(u.live);
+        if (mode === "live" && u.live.ts) { if (document.hidden) behind = true; else extendLive(u.live); }
       }
       renderCards();
     },

@@ -143,7 +143,7 @@ def test_market_page_spread_chart_gains_points_live(server, page, django_user_mo
     page.goto(f"{server.url}/markets/{m.id}/")
     page.wait_for_selector("#conn[data-state='live']")
     page.wait_for_selector("body[data-ready='1']")
-    count = "() => document.getElementById('chart-spread').data[0].y.filter(v => v != null).length"
+    count = "() => document.getElementById('chart-live').data[0].y.filter(v => v != null).length"
     page.wait_for_function(f"({count})() >= 100")
     before = page.evaluate(count)
     for i in range(4):
@@ -224,7 +224,7 @@ def _soak(server, browser, django_user_model, publisher, seconds):
         i += 1
         time.sleep(1)
     end = {"overview": _heap_mb(overview), "market": _heap_mb(market)}
-    points = market.evaluate("document.getElementById('chart-spread').data[0].x.length")
+    points = market.evaluate("document.getElementById('chart-live').data[0].x.length")
     context.close()
     print(f"soak {seconds}s JS heap MB start={start} end={end} spread points={points}")
     for name in start:
