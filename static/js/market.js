@@ -16,31 +16,42 @@
   // Tick labels may overflow the plot's div: by default Plotly measures every tick label on every redraw to hide
   // those that would, a quarter of a live redraw's script time, and ours never overflow (the margins hold them).
   const AXIS = {ticklabeloverflow: "allow"};
-  const hline = (y, color, dash, label, yref) => ({type: "line", xref: "paper", yref: yref || "y", x0: 0, x1: 1, y0: y, y1: y, line: {color, width: 1.5, dash}, label: {text: label, textposition: "end", font: {size: 10, color}}});
+  const hline = (y, color, dash, label) => ({type: "line", xref: "paper", x0: 0, x1: 1, y0: y, y1: y, line: {color, width: 1.5, dash}, label: {text: label, textposition: "end", font: {size: 10, color}}});
   // Series lines are 1 px: the renderer rasterizes a 1 px stroke several times faster than a wider one, which
   // matters with a redraw each second on every open page (a wall of 20 market pages shares one machine's cores).
   const line = (name, color, extra) => ({type: "scatter", mode: "lines", name, line: {color, width: 1}, connectgaps: false, x: [], y: [], ...extra});
 
   /* Spread (top, y2) and band depth (bottom, y) are one figure sharing one time axis: one redraw per second
      instead of two, a zoom on time applies to both, and the hover shows both at the same second. Trace 0 is
-     always the spread. */
+     always the spread. Plotly lays out its legend, shape labels and axis titles again on every redraw (the
+     titles by measuring every tick label to keep clear of them), over a third of a live redraw's script time,
+     so this figure has none: its legend, thresholds included, is HTML written when the series change, the
+     ticks carry the units, and the panel's heading says what is shown (times are UTC). */
+  function thresholds() {
+    if (!limits) return [];
+    const out = [{name: `target ${limits.spread_target_min_pct}–${limits.spread_target_max_pct} %`, band: [limits.spread_target_min_pct, limits.spread_target_max_pct], color: "rgba(26,127,55,0.25)", yaxis: "y2"},
+      {name: `max spread ${limits.spread_max_pct} %`, y: limits.spread_max_pct, color: "#cf222e", dash: "dash", yaxis: "y2"}];
+    if (limits.depth_min_usd != null) out.push({name: `min total depth ${usd(limits.depth_min_usd)}`, y: limits.depth_min_usd, color: "#cf222e", dash: "dash", yaxis: "y"});
+    if (limits.depth_min_side_usd != null) out.push({name: `min depth per side ${usd(limits.depth_min_side_usd)}`, y: limits.depth_min_side_usd, color: "#9a6700", dash: "dot", yaxis: "y"});
+    return out;
+  }
   function liveLayout(uirevision) {
-    const shapes = [];
-    if (limits) {
-      shapes.push({type: "rect", xref: "paper", yref: "y2", x0: 0, x1: 1, y0: limits.spread_target_min_pct, y1: limits.spread_target_max_pct,
-        fillcolor: "rgba(26,127,55,0.10)", line: {width: 0}, label: {text: "target", textposition: "top left", font: {size: 10}}});
-      shapes.push(hline(limits.spread_max_pct, "#cf222e", "dash", `max ${limits.spread_max_pct} %`, "y2"));
-      if (limits.depth_min_usd != null) shapes.push(hline(limits.depth_min_usd, "#cf222e", "dash", `min total ${usd(limits.depth_min_usd)}`));
-      if (limits.depth_min_side_usd != null) shapes.push(hline(limits.depth_min_side_usd, "#9a6700", "dot", `min per side ${usd(limits.depth_min_side_usd)}`));
-    }
-    // No axis titles: Plotly places each one clear of every tick label by measuring them all on each redraw.
-    // The ticks carry the units instead, and the panel's heading says what is shown (times are UTC).
-    return {...BASE, uirevision, shapes, legend: {orientation: "h", y: -0.08},
+    const shapes = thresholds().map(t => t.band
+      ? {type: "rect", xref: "paper", yref: t.yaxis, x0: 0, x1: 1, y0: t.band[0], y1: t.band[1], fillcolor: "rgba(26,127,55,0.10)", line: {width: 0}}
+      : {type: "line", xref: "paper", yref: t.yaxis, x0: 0, x1: 1, y0: t.y, y1: t.y, line: {color: t.color, width: 1.5, dash: t.dash}});
+    return {...BASE, uirevision, shapes, showlegend: false,
       xaxis: {...AXIS, type: "date"},
       yaxis: {...AXIS, domain: [0, 0.45], tickprefix: "$", rangemode: "tozero"},
       yaxis2: {...AXIS, domain: [0.55, 1], ticksuffix: " %", rangemode: "tozero"}};
   }
   const SPREAD = {yaxis: "y2"};
+  const STROKE = {dot: "dotted", dash: "dashed"};
+  function drawLegend(traces) {
+    const key = (t, swatch) => `<span class="key">${swatch}${esc(t.name)} <small class="muted">(${t.yaxis === "y2" ? "top" : "bottom"})</small></span>`;
+    setHtml("chart-live-legend",
+      traces.map(t => key(t, `<i style="border-top: 2px ${STROKE[t.line.dash] || "solid"} ${t.line.color}"></i>`)).join("") +
+      thresholds().map(t => key(t, t.band ? `<i class="band" style="background: ${t.color}"></i>` : `<i style="border-top: 2px ${STROKE[t.dash]} ${t.color}"></i>`)).join(""));
+  }
 
   // ---------------------------------------------------------------- live mode
   // Live x values are epoch milliseconds, which a Plotly date axis shows as UTC like the text it is
@@ -48,11 +59,13 @@
   function drawLive(series) {
     const x = series.ts.map(Date.parse);
     const total = series.depth_bid_usd.map((b, i) => (b == null || series.depth_ask_usd[i] == null ? null : b + series.depth_ask_usd[i]));
-    Plotly.react(el("chart-live"), [
+    const traces = [
       line("spread %", "#0969da", {x, y: series.spread_pct, ...SPREAD}),
       line("bid depth", "#1a7f37", {x, y: series.depth_bid_usd}), line("ask depth", "#cf222e", {x, y: series.depth_ask_usd}),
-      line("bid + ask", "#57606a", {x, y: total, line: {color: "#57606a", width: 1, dash: "dot"}}),
-    ], liveLayout("live"), CONFIG);
+      line("bid + ask depth", "#57606a", {x, y: total, line: {color: "#57606a", width: 1, dash: "dot"}}),
+    ];
+    Plotly.react(el("chart-live"), traces, liveLayout("live"), CONFIG);
+    drawLegend(traces);
     lastTs = series.ts.length ? Date.parse(series.ts[series.ts.length - 1]) : null;
     behind = false;
   }
@@ -106,6 +119,7 @@
       traces.push(line("min ask depth, previous", "#bc4c00", {x: px, y: p.depth_ask_min, line: {color: "#bc4c00", ...dash}}));
     }
     Plotly.react(el("chart-live"), traces, liveLayout(rev), CONFIG);
+    drawLegend(traces);
   }
 
   // ---------------------------------------------------------------- cards
