@@ -229,6 +229,21 @@ def checkout(rev: str) -> Path:
     return where
 
 
+def renderer_cpu_ms() -> float:
+    """CPU time (user + system) used so far by every Chromium renderer process on the machine, in ms."""
+    total, tick = 0, os.sysconf("SC_CLK_TCK")
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+            stat = Path(f"/proc/{pid}/stat").read_text()
+        except OSError:  # gone meanwhile
+            continue
+        if b"chromium" in cmdline and b"--type=renderer" in cmdline:
+            fields = stat.rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total * 1000 / tick
+
+
 def uptime() -> str:
     return subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
 
@@ -280,12 +295,13 @@ def measure_pages(procs: Processes, browser, web: str, market_id: int) -> dict:
         time.sleep(1)
     for page in pages:
         page.evaluate(DRAWS)
-    load_start = uptime()
+    load_start, cpu_start = uptime(), renderer_cpu_ms()
     print(f"measuring for {SECONDS} s", flush=True)
     time.sleep(SECONDS)
+    cpu = renderer_cpu_ms() - cpu_start
     procs.check()
     found = {"pages": [{"draws": page.evaluate("window.__draws"), "received": page.evaluate("window.__received")}
-                       for page in pages], "load": (load_start, uptime())}
+                       for page in pages], "load": (load_start, uptime()), "renderer_cpu_ms": cpu}
     for context in contexts:
         context.close()
     return found
@@ -391,7 +407,8 @@ def main():
     tables = []
     for name, lat in found.items():
         load = phases[name]["load"]
-        tables.append(f"""**{name}** — {len(lat["sample"])} spread-chart draws; `uptime` as the {SECONDS} s began: {load[0]}; as they ended: {load[1]}
+        cpu = phases[name]["renderer_cpu_ms"] / PAGES / SECONDS
+        tables.append(f"""**{name}** — {len(lat["sample"])} spread-chart draws; Chromium's renderers used {cpu:.0f} ms of CPU per page per second; `uptime` as the {SECONDS} s began: {load[0]}; as they ended: {load[1]}
 
 | from → to | p50 | p99 | max | goal |
 |---|---|---|---|---|
@@ -408,9 +425,13 @@ def main():
 `.venv/bin/python {command}` — {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC, 2 cores (the
 load average below is the benchmark's own processes plus anything else running); local PG and Redis. Simulator (`calm`), collector (`manage.py collect --venue {VENUE}
 --markets {SYMBOL}`), uvicorn (one worker), each its own process; Redis channel layer; {PAGES} Chromium pages
-(one browser at nice 10, one logged-in context) on {SYMBOL}'s market page for {SECONDS} s{f"; then the same against `{against}` (its own uvicorn, same simulator, collector and data), one after the other" if against else ""}.
-A draw = `Plotly.extendTraces` resolved; the page's receipt of the update is taken by a WebSocket listener
-registered before the page's own. {len(events)} depth events recorded from the simulator's stream. Goal: p99 < 500 ms.
+(one browser at nice 10, each page its own browser context: own window, cookies and cache, one login's
+session) on {SYMBOL}'s market page for {SECONDS} s{f"; then the same against `{against}` (its own uvicorn, same simulator, collector and data), one after the other" if against else ""}.
+A draw = `Plotly.extendTraces` resolved (the script's work done); the frame = the task after a
+requestAnimationFrame callback asked for at the draw (the main thread has styled, laid out and painted the
+frame that shows the point; rasterizing and compositing follow on other threads). The page's receipt of the
+update is taken by a WebSocket listener registered before the page's own. {len(events)} depth events recorded
+from the simulator's stream. Goal: p99 < 500 ms.
 
 {chr(10).join(tables)}
 The product samples every second (DESIGN.md), so an arbitrary event first waits 0–1000 ms for the next
