@@ -158,6 +158,38 @@ def test_market_page_spread_chart_gains_points_live(server, page, django_user_mo
     page.screenshot(path=str(ARTIFACTS / "market.png"), full_page=True)
 
 
+def test_a_hidden_market_page_draws_nothing_and_resyncs_when_shown(server, page, django_user_model, publisher):
+    """A background tab skips the live redraws (a wall of pages shares a machine's cores); shown again, it
+    reloads the live window from the server, so the seconds it skipped are drawn as data, not as a gap."""
+    m = make_market("HIDEUSDT")
+    now = utcnow().replace(microsecond=0)
+    write_samples([sample(m.id, now - timedelta(seconds=s)) for s in range(1, 60)])
+    user_with_role(django_user_model, "hana-viewer", "viewer")
+    login(page, server.url, "hana-viewer", "pw-hana-viewer-123")
+    page.goto(f"{server.url}/markets/{m.id}/")
+    page.wait_for_selector("#conn[data-state='live']")
+    page.wait_for_selector("body[data-ready='1']")
+    drawn = "() => document.getElementById('chart-live').data[0].y.filter(v => v != null).length"
+    page.wait_for_function(f"({drawn})() >= 59")
+    # The browser tells a page it is hidden through document.hidden and a visibilitychange event.
+    page.evaluate("""() => { window.__hidden = true;
+        Object.defineProperty(document, "hidden", {configurable: true, get: () => window.__hidden});
+        document.dispatchEvent(new Event("visibilitychange")); }""")
+    before = page.evaluate(drawn)
+    for i in range(3):  # stored and published, as the collector does
+        s = sample(m.id, utcnow().replace(microsecond=0), spread=0.3 + i * 0.1)
+        write_samples([s])
+        publisher.publish({**s, "ts": s["ts"].isoformat()})
+        time.sleep(1.0)
+    page.wait_for_function("() => document.getElementById('card-spread').textContent.includes('0.500 %')", timeout=5000)
+    assert page.evaluate(drawn) == before  # the cards follow; the chart was not redrawn
+    with page.expect_response(lambda r: "/live/" in r.url):
+        page.evaluate("""() => { window.__hidden = false; document.dispatchEvent(new Event("visibilitychange")); }""")
+    page.wait_for_function(f"({drawn})() >= {before + 3}", timeout=5000)
+    spreads = page.evaluate("document.getElementById('chart-live').data[0].y.filter(v => v != null).slice(-3)")
+    assert spreads == pytest.approx([0.3, 0.4, 0.5])
+
+
 def test_operator_sees_a_breach_appear_without_reloading(server, page, django_user_model, publisher):
     m = make_market("TURNUSDT")
     write_samples([sample(m.id, utcnow())])
