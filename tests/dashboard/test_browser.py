@@ -2,6 +2,7 @@
 import os
 import time
 from datetime import timedelta
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -123,8 +124,23 @@ def test_overview_shows_each_market_with_the_right_status(server, page, django_u
     assert page.locator("tbody tr[data-market-id]").count() == 1
 
 
-def test_market_page_spread_chart_gains_points_live(server, page, django_user_model, publisher):
-    m = make_market("LIVEUSDT")
+# How many spread points the market page's live figure shows (trace 0 is the spread).
+SPREAD_POINTS = "() => document.getElementById('chart-live').data[0].y.filter(v => v != null).length"
+
+
+def open_market_page(page, server, django_user_model, market, username):
+    """Logged in as a viewer on the market's page, its socket live and its panels loaded."""
+    user_with_role(django_user_model, username, "viewer")
+    login(page, server.url, username, f"pw-{username}-123")
+    page.goto(f"{server.url}/markets/{market.id}/")
+    page.wait_for_selector("#conn[data-state='live']")
+    page.wait_for_selector("body[data-ready='1']")
+
+
+def busy_market(symbol):
+    """A market with two minutes of samples, a book, the desk's orders (one cancelled) and two
+    exchange-reported indicators, one of them locked: every panel of its page has something to draw."""
+    m = make_market(symbol)
     now = utcnow().replace(microsecond=0)
     write_samples([sample(m.id, now - timedelta(seconds=s), spread=0.05 + s * 0.001) for s in range(1, 120)])
     write_book(m.id, now - timedelta(seconds=1), bids=[(99.95 - i * 0.1, 5 + i) for i in range(40)],
@@ -138,18 +154,18 @@ def test_market_page_spread_chart_gains_points_live(server, page, django_user_mo
                                      observed_at=now)
     ExchangeIndicator.objects.create(venue=m.venue, market=m, indicator="GCR", value=0.995, trigger_value=0.99,
                                      is_locked=True, planned_recover_time=now + timedelta(minutes=12), observed_at=now)
-    user_with_role(django_user_model, "vera-viewer", "viewer")
-    login(page, server.url, "vera-viewer", "pw-vera-viewer-123")
-    page.goto(f"{server.url}/markets/{m.id}/")
-    page.wait_for_selector("#conn[data-state='live']")
-    page.wait_for_selector("body[data-ready='1']")
-    count = "() => document.getElementById('chart-live').data[0].y.filter(v => v != null).length"
-    page.wait_for_function(f"({count})() >= 100")
-    before = page.evaluate(count)
+    return m
+
+
+def test_market_page_spread_chart_gains_points_live(server, page, django_user_model, publisher):
+    m = busy_market("LIVEUSDT")
+    open_market_page(page, server, django_user_model, m, "vera-viewer")
+    page.wait_for_function(f"({SPREAD_POINTS})() >= 100")
+    before = page.evaluate(SPREAD_POINTS)
     for i in range(4):
         publisher.publish(live_payload(m.id, 0.45 + i * 0.1))
         time.sleep(1.0)
-    page.wait_for_function(f"({count})() >= {before + 3}", timeout=5000)
+    page.wait_for_function(f"({SPREAD_POINTS})() >= {before + 3}", timeout=5000)
     assert "Warning" in page.inner_text("#card-spread")  # 0.75 % is above 90 % of the 0.8 % maximum
     assert "LOCKED" in page.inner_text("#indicators") and "Breach" in page.inner_text("#card-behaviour")
     assert page.evaluate("document.getElementById('chart-book').data.map(t => t.name)") == [
@@ -158,34 +174,54 @@ def test_market_page_spread_chart_gains_points_live(server, page, django_user_mo
     page.screenshot(path=str(ARTIFACTS / "market.png"), full_page=True)
 
 
+def test_pages_reach_nothing_but_this_server(server, page, django_user_model, publisher):
+    """The product works offline: Plotly and every other asset come from static/, so no page asks another
+    host for anything, whatever it draws (live figure, book, gauges, history mode, the overview)."""
+    outside = []
+
+    def only_this_server(route):
+        if urlsplit(route.request.url).hostname in ("127.0.0.1", "localhost"):
+            route.continue_()
+        else:
+            outside.append(route.request.url)
+            route.abort()
+
+    page.route("**/*", only_this_server)
+    m = busy_market("HOMEUSDT")
+    open_market_page(page, server, django_user_model, m, "olga-viewer")
+    page.wait_for_selector("#gauges .gauge")
+    publisher.publish(live_payload(m.id, 0.2))
+    page.wait_for_function(f"({SPREAD_POINTS})() >= 120", timeout=5000)
+    page.click("button[name=load]")  # history mode: minute bars in the same figure
+    page.wait_for_function("() => document.getElementById('mode').textContent.startsWith('History')")
+    page.goto(f"{server.url}/")
+    page.wait_for_selector("#conn[data-state='live']")
+    assert outside == []
+
+
 def test_a_hidden_market_page_draws_nothing_and_resyncs_when_shown(server, page, django_user_model, publisher):
     """A background tab skips the live redraws (a wall of pages shares a machine's cores); shown again, it
     reloads the live window from the server, so the seconds it skipped are drawn as data, not as a gap."""
     m = make_market("HIDEUSDT")
     now = utcnow().replace(microsecond=0)
     write_samples([sample(m.id, now - timedelta(seconds=s)) for s in range(1, 60)])
-    user_with_role(django_user_model, "hana-viewer", "viewer")
-    login(page, server.url, "hana-viewer", "pw-hana-viewer-123")
-    page.goto(f"{server.url}/markets/{m.id}/")
-    page.wait_for_selector("#conn[data-state='live']")
-    page.wait_for_selector("body[data-ready='1']")
-    drawn = "() => document.getElementById('chart-live').data[0].y.filter(v => v != null).length"
-    page.wait_for_function(f"({drawn})() >= 59")
+    open_market_page(page, server, django_user_model, m, "hana-viewer")
+    page.wait_for_function(f"({SPREAD_POINTS})() >= 59")
     # The browser tells a page it is hidden through document.hidden and a visibilitychange event.
     page.evaluate("""() => { window.__hidden = true;
         Object.defineProperty(document, "hidden", {configurable: true, get: () => window.__hidden});
         document.dispatchEvent(new Event("visibilitychange")); }""")
-    before = page.evaluate(drawn)
+    before = page.evaluate(SPREAD_POINTS)
     for i in range(3):  # stored and published, as the collector does
         s = sample(m.id, utcnow().replace(microsecond=0), spread=0.3 + i * 0.1)
         write_samples([s])
         publisher.publish({**s, "ts": s["ts"].isoformat()})
         time.sleep(1.0)
     page.wait_for_function("() => document.getElementById('card-spread').textContent.includes('0.500 %')", timeout=5000)
-    assert page.evaluate(drawn) == before  # the cards follow; the chart was not redrawn
+    assert page.evaluate(SPREAD_POINTS) == before  # the cards follow; the chart was not redrawn
     with page.expect_response(lambda r: "/live/" in r.url):
         page.evaluate("""() => { window.__hidden = false; document.dispatchEvent(new Event("visibilitychange")); }""")
-    page.wait_for_function(f"({drawn})() >= {before + 3}", timeout=5000)
+    page.wait_for_function(f"({SPREAD_POINTS})() >= {before + 3}", timeout=5000)
     spreads = page.evaluate("document.getElementById('chart-live').data[0].y.filter(v => v != null).slice(-3)")
     assert spreads == pytest.approx([0.3, 0.4, 0.5])
 

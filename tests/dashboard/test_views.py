@@ -46,7 +46,7 @@ def test_market_page_and_its_apis(client, viewer):
     write_samples([sample(m.id, utcnow().replace(microsecond=0) - timedelta(seconds=2))])
     client.force_login(viewer)
     page = client.get(f"/markets/{m.id}/")
-    assert page.status_code == 200 and b"vendor/plotly.min.js" in page.content
+    assert page.status_code == 200 and b"vendor/plotly-finance.min.js" in page.content
     live = client.get(f"/api/markets/{m.id}/live/?seconds=10").json()
     assert len(live["ts"]) == 10 and live["spread_pct"].count(None) >= 8
     state = client.get(f"/api/markets/{m.id}/state/").json()
