@@ -13,7 +13,9 @@ sampler can promise) to the draw; (b) from the newest event E the sample can ref
 before that instant); and the two hops, sample → the page receives it → drawn. An arbitrary event also
 waits 0–1000 ms for the next sample, which no figure includes. `--against REV` then measures git
 revision REV's web app (its own uvicorn from a temporary checkout, same simulator, collector and data)
-the same way, right after: the before/after comparison of one run.
+the same way, right after: the before/after comparison of one run. Last, this code again with 1 page and
+19 more subscribers of the same socket that draw nothing here (WebSocket clients with the viewer's session):
+the same fan-out, without 19 browsers' rendering on the same 2 cores — the path one operator sees.
 Own database lcm_latency, dropped at the end. Writes its section of docs/benchmarks.md.
 """
 import asyncio
@@ -93,6 +95,7 @@ RECEIVED = """(() => {
 
 CAPTURES = Path("/work/shared/data/binance-captures")
 FILL_CAPTURES = [CAPTURES / "spot_btcusdt_20240808.gz", CAPTURES / "spot_btcusdt_20240809.gz"]
+ONE_DRAWING = f"this code, 1 page drawing + {PAGES - 1} subscribers"
 SPREAD_CHART = "(document.getElementById('chart-live') || document.getElementById('chart-spread'))"
 
 
@@ -159,18 +162,37 @@ def wait_http(url: str, procs: Processes, timeout_s: float = 60):
     raise TimeoutError(f"{url} did not answer within {timeout_s} s")
 
 
-class EventClock:
+class OwnLoop:
+    """WebSocket clients of the bench, on an event loop of their own in a daemon thread beside the synchronous
+    Playwright code."""
+
+    def run(self, coroutines: list) -> None:
+        self.loop = asyncio.new_event_loop()
+        threading.Thread(target=self.loop.run_forever, daemon=True).start()
+
+        async def create():
+            return [asyncio.get_running_loop().create_task(c) for c in coroutines]
+
+        self.tasks = asyncio.run_coroutine_threadsafe(create(), self.loop).result(timeout=5)
+
+    def stop(self):
+        async def cancel():  # in the loop, and awaited: the connections close before the loop stops
+            for task in self.tasks:
+                task.cancel()
+            # each cancelled, or its stream had already failed: either way it is over
+            await asyncio.gather(*self.tasks, return_exceptions=True)
+
+        asyncio.run_coroutine_threadsafe(cancel(), self.loop).result(timeout=10)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+
+
+class EventClock(OwnLoop):
     """Records the exchange event time E of every depth event the simulator streams for one symbol."""
 
     def __init__(self, ws_base: str, symbol: str):
         self.times: list[int] = []
         self.url, self.stream = ws_base.rstrip("/") + "/stream", f"{symbol.lower()}@depth@100ms"
-        self.loop = asyncio.new_event_loop()
-        threading.Thread(target=self.loop.run_forever, daemon=True).start()
-        self.task = asyncio.run_coroutine_threadsafe(self.start(), self.loop).result(timeout=5)
-
-    async def start(self) -> asyncio.Task:
-        return asyncio.get_running_loop().create_task(self.listen())
+        self.run([self.listen()])
 
     async def listen(self):
         import orjson
@@ -183,17 +205,6 @@ class EventClock:
                 data = message.get("data") if isinstance(message, dict) else None
                 if isinstance(data, dict) and "E" in data:
                     self.times.append(int(data["E"]))
-
-    def stop(self):
-        async def cancel():  # in the loop, and awaited: the connection closes before the loop stops
-            self.task.cancel()
-            try:
-                await self.task
-            except BaseException:  # cancelled, or the stream had already failed: either way it is over
-                pass
-
-        asyncio.run_coroutine_threadsafe(cancel(), self.loop).result(timeout=10)
-        self.loop.call_soon_threadsafe(self.loop.stop)
 
 
 def admin(sql: str):
@@ -251,6 +262,44 @@ def uptime() -> str:
     return subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
 
 
+def cpu_times() -> list[int]:
+    """The machine's CPU time so far, in clock ticks: /proc/stat's first line (user … steal)."""
+    return [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
+
+
+def steal_pct(start: list[int], end: list[int]) -> float:
+    """Of the time between two cpu_times(), the share the hypervisor gave the vCPUs to someone else."""
+    spent = [b - a for a, b in zip(start, end)]
+    return 100 * spent[7] / max(1, sum(spent))
+
+
+class Subscribers(OwnLoop):
+    """`count` more live subscribers of the market page's socket, as other operators' browsers on their own
+    machines are to this server: the same door (/ws/markets/<id>/ with a viewer's session cookie and this
+    site's Origin), the same fan-out, but no drawing on this machine. Records [receipt (epoch ms), sample ts]."""
+
+    def __init__(self, web: str, market_id: int, cookies: list[dict], count: int):
+        self.received: list[list] = []
+        self.url = web.replace("http", "ws", 1) + f"/ws/markets/{market_id}/"
+        self.headers = {"Origin": web, "Cookie": "; ".join(f"{c['name']}={c['value']}" for c in cookies)}
+        self.count, self.connected, self.opened = count, 0, threading.Event()
+        self.run([self.listen() for _ in range(count)])
+        if count and not self.opened.wait(60):
+            raise TimeoutError(f"{count} subscribers did not all connect within 60 s")
+
+    async def listen(self):
+        import orjson
+        import websockets
+
+        async with websockets.connect(self.url, additional_headers=self.headers, max_size=None) as ws:
+            self.connected += 1
+            if self.connected == self.count:
+                self.opened.set()
+            async for raw in ws:
+                now = time.time() * 1000
+                self.received += [[now, u["live"]["ts"]] for u in orjson.loads(raw).get("updates", [])]
+
+
 def start_web(procs: Processes, name: str, root: Path) -> str:
     port = free_port()
     static = {"STATIC_ROOT": str(root / "var" / "bench-static")}
@@ -262,8 +311,9 @@ def start_web(procs: Processes, name: str, root: Path) -> str:
     return web
 
 
-def measure_pages(procs: Processes, browser, web: str, market_id: int) -> dict:
-    """PAGES logged-in pages on the market page of the server at `web`, measured for SECONDS."""
+def measure_pages(procs: Processes, browser, web: str, market_id: int, count: int = PAGES, subscribers: int = 0) -> dict:
+    """`count` logged-in Chromium pages on the market page of the server at `web`, and `subscribers` more live
+    subscribers of its socket that draw nothing here (Subscribers), measured for SECONDS."""
     # Each page is its own browser context (its own window, cookies and cache), as 20 operators' browsers
     # would be: 20 tabs of one window are not all in front, and Chromium then defers a background tab's
     # frames by up to a second. The session cookie comes from one login.
@@ -277,7 +327,7 @@ def measure_pages(procs: Processes, browser, web: str, market_id: int) -> dict:
     session = login_context.storage_state()
     login_context.close()
     pages, contexts = [], []
-    for _ in range(PAGES):
+    for _ in range(count):
         context = browser.new_context(viewport={"width": 1200, "height": 900}, storage_state=session)
         context.set_default_timeout(180_000)  # the 2 cores are shared: a page can take a while to go live
         context.add_init_script(RECEIVED)
@@ -287,7 +337,8 @@ def measure_pages(procs: Processes, browser, web: str, market_id: int) -> dict:
         pages.append(page)
         contexts.append(context)
         procs.check()
-    print(f"{web}: {PAGES} pages open and live; waiting for the collector's first published sample", flush=True)
+    others = Subscribers(web, market_id, session["cookies"], subscribers)
+    print(f"{web}: {count} pages open and live, {subscribers} more subscribers; waiting for the collector's first published sample", flush=True)
     deadline = time.monotonic() + 120
     while True:  # the collector is synced and publishing once a page draws a live point
         procs.check()
@@ -298,13 +349,17 @@ def measure_pages(procs: Processes, browser, web: str, market_id: int) -> dict:
         time.sleep(1)
     for page in pages:
         page.evaluate(DRAWS)
-    load_start, cpu_start = uptime(), renderer_cpu_ms()
+    others.received.clear()
+    load_start, cpu_start, times_start = uptime(), renderer_cpu_ms(), cpu_times()
     print(f"measuring for {SECONDS} s", flush=True)
     time.sleep(SECONDS)
     cpu = renderer_cpu_ms() - cpu_start
+    steal = steal_pct(times_start, cpu_times())
     procs.check()
     found = {"pages": [{"draws": page.evaluate("window.__draws"), "received": page.evaluate("window.__received")}
-                       for page in pages], "load": (load_start, uptime()), "renderer_cpu_ms": cpu}
+                       for page in pages], "load": (load_start, uptime()), "renderer_cpu_ms": cpu / count,
+             "steal_pct": steal, "count": count, "subscribers": subscribers, "subscribed": list(others.received)}
+    others.stop()
     for context in contexts:
         context.close()
     return found
@@ -370,6 +425,8 @@ def measure(procs: Processes, against: str | None):
             browser = p.chromium.launch(executable_path=str(niced_chromium()), args=CHROMIUM_ARGS)
             for name, web in servers.items():  # one after the other: 20 pages each
                 phases[name] = measure_pages(procs, browser, web, market_id)
+            # The same 20 subscribers, but only one of them draws on this machine (see the section's text).
+            phases[ONE_DRAWING] = measure_pages(procs, browser, servers["this code"], market_id, 1, PAGES - 1)
             browser.close()
     finally:
         clock.stop()
@@ -392,7 +449,7 @@ def latencies(phase: dict, events: list[int]) -> dict[str, list[float]]:
     """Per drawn second and page: from the sample's instant, from the newest simulator event it reflects,
     to the page receiving it, from receipt to the spread drawn, to both live series drawn, and to the
     frame showing the spread rendered."""
-    out = {k: [] for k in ("sample", "event", "received", "receipt_to_spread", "both", "frame")}
+    out = {k: [] for k in ("sample", "event", "received", "receipt_to_spread", "both", "frame", "subscribed")}
     for page in phase["pages"]:
         received = {}
         for at, ts in page["received"]:
@@ -415,6 +472,7 @@ def latencies(phase: dict, events: list[int]) -> dict[str, list[float]]:
             if len(drawn) == 2:
                 out["both"].append(max(at for at, _ in drawn.values()) - sample_ms)
         out["received"] += [at - key * 1000 for key, at in received.items()]
+    out["subscribed"] = [at - epoch_ms(ts) // 1000 * 1000 for at, ts in phase["subscribed"]]
     return out
 
 
@@ -437,9 +495,11 @@ def main():
     cells = lambda xs: f"{pct(xs, 0.5):.0f} ms | {pct(xs, 0.99):.0f} ms | {max(xs):.0f} ms" if xs else "— | — | —"  # noqa: E731
     tables = []
     for name, lat in found.items():
-        load = phases[name]["load"]
-        cpu = phases[name]["renderer_cpu_ms"] / PAGES / SECONDS
-        tables.append(f"""**{name}** — {len(lat["sample"])} spread-chart draws; Chromium's renderers used {cpu:.0f} ms of CPU per page per second; `uptime` as the {SECONDS} s began: {load[0]}; as they ended: {load[1]}
+        phase = phases[name]
+        load, count = phase["load"], phase["count"]
+        cpu = phase["renderer_cpu_ms"] / SECONDS
+        who = f"{count} Chromium pages" if count > 1 else f"1 Chromium page and {phase['subscribers']} more subscribers"
+        tables.append(f"""**{name}** ({who}) — {len(lat["sample"])} spread-chart draws; Chromium's renderers used {cpu:.0f} ms of CPU per page per second; the hypervisor took {phase["steal_pct"]:.1f} % of the vCPUs' time (steal); `uptime` as the {SECONDS} s began: {load[0]}; as they ended: {load[1]}
 
 | from → to | p50 | p99 | max | goal |
 |---|---|---|---|---|
@@ -448,16 +508,20 @@ def main():
 | the sample's instant → both live series (spread, depth) drawn | {cells(lat["both"])} | |
 | the sample's instant → the page's main thread has rendered the frame showing the spread | {cells(lat["frame"])} | |
 | hop: the sample's instant → the page receives the update (collector, Redis, consumer, socket) | {cells(lat["received"])} | |
-| hop: the page receives it → spread chart drawn (the page's main thread; {PAGES} pages share the cores) | {cells(lat["receipt_to_spread"])} | |
-""")
+| hop: the page receives it → spread chart drawn (the page's main thread{f"; {count} pages share the cores" if count > 1 else ""}) | {cells(lat["receipt_to_spread"])} | |
+{f"| hop: the sample's instant → each of the {phase['subscribers']} other subscribers receives it | {cells(lat['subscribed'])} | |" + chr(10) if phase["subscribers"] else ""}""")
     command = f"bench/live_latency.py{f' --against {against}' if against else ''}"
     text = f"""## Live path latency: simulator event → chart update, {PAGES} open browsers
 
-`.venv/bin/python {command}` — {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC, 2 cores (the
-load average below is the benchmark's own processes plus anything else running); local PG and Redis. Simulator (`calm`), collector (`manage.py collect --venue {VENUE}
+`.venv/bin/python {command}` — {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC, 2 vCPUs (a VM: the steal
+below is the time its host ran something else; the load average is the benchmark's own processes plus
+anything else running); local PG and Redis. Simulator (`calm`), collector (`manage.py collect --venue {VENUE}
 --markets {SYMBOL}`), uvicorn (one worker), each its own process; Redis channel layer; {PAGES} Chromium pages
 (one browser at nice 10, each page its own browser context: own window, cookies and cache, one login's
-session) on {SYMBOL}'s market page for {SECONDS} s{f"; then the same against `{against}` (its own uvicorn, same simulator, collector and data), one after the other" if against else ""}.
+session) on {SYMBOL}'s market page for {SECONDS} s{f"; then the same against `{against}` (its own uvicorn, same simulator, collector and data)" if against else ""};
+then, for this code, 1 Chromium page and {PAGES - 1} more live subscribers of the same socket (WebSocket clients
+with the viewer's session cookie and the site's Origin: the server fans out to {PAGES} as before, but only one
+of them draws on this machine), one phase after the other.
 A draw = `Plotly.extendTraces` resolved (the script's work done); the frame = the task after a
 requestAnimationFrame callback asked for at the draw (the main thread has styled, laid out and painted the
 frame that shows the point; rasterizing and compositing follow on other threads). The page's receipt of the
@@ -469,8 +533,13 @@ after 15 minutes of collection). Goal: p99 < 500 ms.
 {chr(10).join(tables)}
 The product samples every second (DESIGN.md), so an arbitrary event first waits 0–1000 ms for the next
 sample; no row includes that wait — measured from an arbitrary event, add up to 1000 ms, which alone
-exceeds 500 ms. The goal is judged on (a), the part of the path after the 1 s sampler. Process output:
-var/bench-logs/.
+exceeds 500 ms. The goal is judged on (a), the part of the path after the 1 s sampler.
+
+With {PAGES} pages drawing here, every page's redraw of the same second lands on the same 2 vCPUs at the same
+instant: the last page draws after all {PAGES} redraws are done, about {PAGES} × (a page's CPU per update) / 2,
+whatever the server does. That is the browsers' cost, which {PAGES} operators' browsers spend on {PAGES}
+machines; the second phase measures the path one operator sees while {PAGES - 1} others are connected.
+Process output: var/bench-logs/.
 """
     write_section("live_latency", text)
     print(text)

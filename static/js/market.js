@@ -55,7 +55,7 @@
 
   // ---------------------------------------------------------------- live mode
   // Live x values are epoch milliseconds, which a Plotly date axis shows as UTC like the text it is
-  // otherwise given, without parsing every point's date text again on each redraw.
+  // otherwise given. (Plotly converts every x value again on each redraw either way: about a tenth of it.)
   function drawLive(series) {
     const x = series.ts.map(Date.parse);
     const total = series.depth_bid_usd.map((b, i) => (b == null || series.depth_ask_usd[i] == null ? null : b + series.depth_ask_usd[i]));
