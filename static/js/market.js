@@ -69,8 +69,38 @@
     lastTs = series.ts.length ? Date.parse(series.ts[series.ts.length - 1]) : null;
     behind = false;
   }
+  // The server's window runs to the second it was read, null where nothing was stored yet, and the collector
+  // publishes a sample before it stores it: live updates that arrive while the window loads are kept, and
+  // drawn in it (where it has no data for their second) or after it — not drawn and then wiped by it, which
+  // would leave a gap where the page had the data.
+  let arriving = null;
   function resyncLive() {
-    return getJSON(`${LCM.api}live/?seconds=${W}`).then(drawLive).catch(err => { el("history-error").textContent = `resync failed: ${err.message}`; });
+    const arrived = arriving = [];
+    return getJSON(`${LCM.api}live/?seconds=${W}`).then(series => {
+      if (arriving !== arrived) return;  // a later resync is on its way
+      arriving = null;
+      if (mode !== "live") return;  // the user went to history meanwhile
+      const later = mergeLive(series, arrived);
+      drawLive(series);
+      later.forEach(extendLive);
+    }).catch(err => {
+      if (arriving === arrived) arriving = null;
+      el("history-error").textContent = `resync failed: ${err.message}`;
+    });
+  }
+  // Fills the window's empty seconds from the updates; returns those of later seconds.
+  function mergeLive(series, updates) {
+    const second = ts => Math.floor(Date.parse(ts) / 1000);
+    const index = new Map(series.ts.map((ts, i) => [second(ts), i]));
+    const later = [];
+    for (const s of updates) {
+      const i = index.get(second(s.ts));
+      if (i === undefined) later.push(s);
+      else if (s.valid && series.spread_pct[i] == null) {
+        series.spread_pct[i] = s.spread_pct; series.depth_bid_usd[i] = s.depth_bid_usd; series.depth_ask_usd[i] = s.depth_ask_usd;
+      }
+    }
+    return later;
   }
   function extendLive(s) {
     const t = Math.floor(Date.parse(s.ts) / 1000) * 1000;
@@ -286,7 +316,11 @@
         if (u.market_id !== LCM.marketId) continue;
         row.live = u.live;
         row.status = u.status;
-        if (mode === "live" && u.live.ts) { if (document.hidden) behind = true; else extendLive(u.live); }
+        if (mode === "live" && u.live.ts) {
+          if (document.hidden) behind = true;
+          else if (arriving) arriving.push(u.live);
+          else extendLive(u.live);
+        }
       }
       renderCards();
     },

@@ -229,6 +229,36 @@ def test_a_hidden_market_page_draws_nothing_and_resyncs_when_shown(server, page,
     assert spreads == pytest.approx([0.3, 0.4, 0.5])
 
 
+def test_live_updates_arriving_during_a_resync_are_kept(server, page, django_user_model, publisher):
+    """On (re)connect the page reloads its live window from the store, which the collector writes after it
+    publishes: a second published meanwhile is drawn in the reloaded window (which has nothing for it yet),
+    not drawn and then wiped by it, leaving a gap where the page had the data."""
+    m = make_market("SYNCUSDT")
+    now = utcnow().replace(microsecond=0)
+    write_samples([sample(m.id, now - timedelta(seconds=s)) for s in range(1, 31)])
+    user_with_role(django_user_model, "sara-viewer", "viewer")
+    login(page, server.url, "sara-viewer", "pw-sara-viewer-123")
+    held = []
+
+    def publish_while_loading(route):  # the first window load: a live second arrives before its answer
+        if not held:
+            held.append(route.request.url)
+            time.sleep(1.0)  # the socket's subscription is in place before it opened; its first load is done
+            s = sample(m.id, now, spread=0.7)  # the second after the stored ones: published, not yet stored
+            publisher.publish({**s, "ts": s["ts"].isoformat()})
+            time.sleep(1.5)
+        route.continue_()
+
+    page.route("**/live/**", publish_while_loading)
+    page.goto(f"{server.url}/markets/{m.id}/")
+    page.wait_for_function(f"({SPREAD_POINTS})() >= 31", timeout=10000)
+    x, y = page.evaluate("(({x, y}) => [x, y])(document.getElementById('chart-live').data[0])")
+    at = x.index(now.timestamp() * 1000)
+    assert y[at] == pytest.approx(0.7)  # the published second
+    assert None not in y[at - 30:at]  # after the 30 stored ones
+    assert len(held) == 1
+
+
 def test_operator_sees_a_breach_appear_without_reloading(server, page, django_user_model, publisher):
     m = make_market("TURNUSDT")
     write_samples([sample(m.id, utcnow())])
