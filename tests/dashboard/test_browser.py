@@ -191,7 +191,7 @@ def test_pages_reach_nothing_but_this_server(server, page, django_user_model, pu
     open_market_page(page, server, django_user_model, m, "olga-viewer")
     page.wait_for_selector("#gauges .gauge")
     page.wait_for_function(f"({SPREAD_POINTS})() >= 119")  # the live window loaded: live points extend it
-    for i in range(3):  # as in the live test: the socket's subscription may miss the very first
+    for i in range(3):  # three live seconds, as in the live test
         publisher.publish(live_payload(m.id, 0.2 + i * 0.1))
         time.sleep(1.0)
     page.wait_for_function(f"({SPREAD_POINTS})() >= 121", timeout=5000)
