@@ -81,12 +81,22 @@
       arriving = null;
       if (mode !== "live") return;  // the user went to history meanwhile
       const later = mergeLive(series, arrived);
-      drawLive(series);
+      drawLive(unsettled(series));
       later.forEach(extendLive);
     }).catch(err => {
       if (arriving === arrived) arriving = null;
       el("history-error").textContent = `resync failed: ${err.message}`;
     });
+  }
+  // The window without its last seconds that are still empty: they may not be stored yet, and the socket
+  // brings them (a point can only be added after the last one drawn); if it does not, extendLive draws the gap.
+  const UNSETTLED_SECONDS = 5;
+  function unsettled(series) {
+    let n = series.ts.length;
+    while (n > 0 && series.ts.length - n < UNSETTLED_SECONDS && series.spread_pct[n - 1] == null && series.depth_bid_usd[n - 1] == null) n--;
+    const out = {};
+    for (const key of ["ts", "spread_pct", "depth_bid_usd", "depth_ask_usd"]) out[key] = series[key].slice(0, n);
+    return out;
   }
   // Fills the window's empty seconds from the updates; returns those of later seconds.
   function mergeLive(series, updates) {

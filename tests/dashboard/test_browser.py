@@ -1,7 +1,7 @@
 """The dashboard as a person uses it: headless Chromium (Debian's) against uvicorn on the test database."""
 import os
 import time
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 from urllib.parse import urlsplit
 
 import pytest
@@ -257,6 +257,30 @@ def test_live_updates_arriving_during_a_resync_are_kept(server, page, django_use
     assert y[at] == pytest.approx(0.7)  # the published second
     assert None not in y[at - 30:at]  # after the 30 stored ones
     assert len(held) == 1
+
+
+def test_the_second_the_window_was_read_in_is_drawn_when_it_comes(server, page, django_user_model, publisher):
+    """The live window runs to the second the server read it in, whose sample is published later (and stored
+    later still): that second is drawn when the socket brings it, not left as a gap at the window's end."""
+    m = make_market("LASTUSDT")
+    now = utcnow().replace(microsecond=0)
+    write_samples([sample(m.id, now - timedelta(seconds=s)) for s in range(1, 31)])
+    user_with_role(django_user_model, "lars-viewer", "viewer")
+    login(page, server.url, "lars-viewer", "pw-lars-viewer-123")
+    read_in = []
+
+    def early_in_a_second(route):  # so that the server reads the window in the second noted here
+        time.sleep(1.05 - time.time() % 1)
+        read_in.append(int(time.time()))
+        route.continue_()
+
+    page.route("**/live/**", early_in_a_second)
+    page.goto(f"{server.url}/markets/{m.id}/")
+    page.wait_for_function(f"({SPREAD_POINTS})() >= 30")
+    s = sample(m.id, datetime.fromtimestamp(read_in[0], timezone.utc), spread=0.9)
+    publisher.publish({**s, "ts": s["ts"].isoformat()})
+    page.wait_for_function("() => document.getElementById('chart-live').data[0].y.some(v => Math.abs(v - 0.9) < 1e-9)",
+                           timeout=5000)
 
 
 def test_operator_sees_a_breach_appear_without_reloading(server, page, django_user_model, publisher):
