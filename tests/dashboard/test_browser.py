@@ -229,23 +229,33 @@ def test_a_hidden_market_page_draws_nothing_and_resyncs_when_shown(server, page,
     assert spreads == pytest.approx([0.3, 0.4, 0.5])
 
 
+def thirty_stored_seconds(page, server, django_user_model, symbol, username):
+    """A market whose last 30 seconds up to now are stored, and a viewer logged in (not yet on its page)."""
+    m = make_market(symbol)
+    now = utcnow().replace(microsecond=0)
+    write_samples([sample(m.id, now - timedelta(seconds=s)) for s in range(1, 31)])
+    user_with_role(django_user_model, username, "viewer")
+    login(page, server.url, username, f"pw-{username}-123")
+    return m, now
+
+
+def publish_sample(publisher, market_id, ts, spread):
+    s = sample(market_id, ts, spread=spread)
+    publisher.publish({**s, "ts": s["ts"].isoformat()})
+
+
 def test_live_updates_arriving_during_a_resync_are_kept(server, page, django_user_model, publisher):
     """On (re)connect the page reloads its live window from the store, which the collector writes after it
     publishes: a second published meanwhile is drawn in the reloaded window (which has nothing for it yet),
     not drawn and then wiped by it, leaving a gap where the page had the data."""
-    m = make_market("SYNCUSDT")
-    now = utcnow().replace(microsecond=0)
-    write_samples([sample(m.id, now - timedelta(seconds=s)) for s in range(1, 31)])
-    user_with_role(django_user_model, "sara-viewer", "viewer")
-    login(page, server.url, "sara-viewer", "pw-sara-viewer-123")
+    m, now = thirty_stored_seconds(page, server, django_user_model, "SYNCUSDT", "sara-viewer")
     held = []
 
     def publish_while_loading(route):  # the first window load: a live second arrives before its answer
         if not held:
             held.append(route.request.url)
             time.sleep(1.0)  # the socket's subscription is in place before it opened; its first load is done
-            s = sample(m.id, now, spread=0.7)  # the second after the stored ones: published, not yet stored
-            publisher.publish({**s, "ts": s["ts"].isoformat()})
+            publish_sample(publisher, m.id, now, 0.7)  # the second after the stored ones: published, not yet stored
             time.sleep(1.5)
         route.continue_()
 
@@ -262,11 +272,7 @@ def test_live_updates_arriving_during_a_resync_are_kept(server, page, django_use
 def test_the_second_the_window_was_read_in_is_drawn_when_it_comes(server, page, django_user_model, publisher):
     """The live window runs to the second the server read it in, whose sample is published later (and stored
     later still): that second is drawn when the socket brings it, not left as a gap at the window's end."""
-    m = make_market("LASTUSDT")
-    now = utcnow().replace(microsecond=0)
-    write_samples([sample(m.id, now - timedelta(seconds=s)) for s in range(1, 31)])
-    user_with_role(django_user_model, "lars-viewer", "viewer")
-    login(page, server.url, "lars-viewer", "pw-lars-viewer-123")
+    m, _ = thirty_stored_seconds(page, server, django_user_model, "LASTUSDT", "lars-viewer")
     read_in = []
 
     def early_in_a_second(route):  # so that the server reads the window in the second noted here
@@ -277,8 +283,7 @@ def test_the_second_the_window_was_read_in_is_drawn_when_it_comes(server, page, 
     page.route("**/live/**", early_in_a_second)
     page.goto(f"{server.url}/markets/{m.id}/")
     page.wait_for_function(f"({SPREAD_POINTS})() >= 30")
-    s = sample(m.id, datetime.fromtimestamp(read_in[0], timezone.utc), spread=0.9)
-    publisher.publish({**s, "ts": s["ts"].isoformat()})
+    publish_sample(publisher, m.id, datetime.fromtimestamp(read_in[0], timezone.utc), 0.9)
     page.wait_for_function("() => document.getElementById('chart-live').data[0].y.some(v => Math.abs(v - 0.9) < 1e-9)",
                            timeout=5000)
 
