@@ -1,4 +1,6 @@
+import re
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 
@@ -39,6 +41,20 @@ def test_overview_lists_markets_with_their_status(client, viewer):
     assert page.status_code == 200 and b"WIDEUSDT" in page.content and b"All times UTC" in page.content
     rows = client.get("/api/overview/").json()["rows"]
     assert rows[0]["symbol"] == "WIDEUSDT" and rows[0]["status"] == "breach"
+
+
+# Addresses the vendored Plotly may hold: XML namespaces, licence and comment links, the Plotly logo's link
+# (a link, shown only with displaylogo, which the pages turn off) and a documentation link in an error message.
+NOT_LOADED = re.compile(r"https?://(www\.w3\.org/|github\.com/|getify\.mit-license\.org|syntheti\.cc|plotly\.com/(javascript/animations/)?$)")
+
+
+@pytest.mark.django_db(False)
+def test_the_vendored_plotly_names_no_host_to_load_from():
+    """Served from static/ with its internet defaults (topojsonURL, plotlyServerURL) emptied by
+    scripts/vendor_plotly.py: the pages work where the internet is out of reach."""
+    bundle = (Path(__file__).resolve().parents[2] / "static" / "vendor" / "plotly-finance.min.js").read_text()
+    addresses = set(re.findall(r"https?://[\w./?=&%:-]+", bundle))
+    assert addresses and not {a for a in addresses if not NOT_LOADED.match(a)}
 
 
 def test_market_page_and_its_apis(client, viewer):
