@@ -80,9 +80,9 @@
       if (arriving !== arrived) return;  // a later resync is on its way
       arriving = null;
       if (mode !== "live") return;  // the user went to history meanwhile
-      const later = mergeLive(series, arrived);
-      drawLive(unsettled(series));
-      later.forEach(extendLive);
+      fillLive(series, arrived);
+      drawLive(settled(series));
+      arrived.forEach(extendLive);  // those of seconds after the window (extendLive skips the others)
     }).catch(err => {
       if (arriving === arrived) arriving = null;
       el("history-error").textContent = `resync failed: ${err.message}`;
@@ -91,26 +91,23 @@
   // The window without its last seconds that are still empty: they may not be stored yet, and the socket
   // brings them (a point can only be added after the last one drawn); if it does not, extendLive draws the gap.
   const UNSETTLED_SECONDS = 5;
-  function unsettled(series) {
+  function settled(series) {
     let n = series.ts.length;
     while (n > 0 && series.ts.length - n < UNSETTLED_SECONDS && series.spread_pct[n - 1] == null && series.depth_bid_usd[n - 1] == null) n--;
     const out = {};
     for (const key of ["ts", "spread_pct", "depth_bid_usd", "depth_ask_usd"]) out[key] = series[key].slice(0, n);
     return out;
   }
-  // Fills the window's empty seconds from the updates; returns those of later seconds.
-  function mergeLive(series, updates) {
+  // Fills the window's empty seconds from the updates of those seconds.
+  function fillLive(series, updates) {
     const second = ts => Math.floor(Date.parse(ts) / 1000);
     const index = new Map(series.ts.map((ts, i) => [second(ts), i]));
-    const later = [];
     for (const s of updates) {
       const i = index.get(second(s.ts));
-      if (i === undefined) later.push(s);
-      else if (s.valid && series.spread_pct[i] == null) {
+      if (i !== undefined && s.valid && series.spread_pct[i] == null) {
         series.spread_pct[i] = s.spread_pct; series.depth_bid_usd[i] = s.depth_bid_usd; series.depth_ask_usd[i] = s.depth_ask_usd;
       }
     }
-    return later;
   }
   function extendLive(s) {
     const t = Math.floor(Date.parse(s.ts) / 1000) * 1000;
